@@ -1,0 +1,53 @@
+# optimal-image: every command a user or CI runs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed
+CORPUS ?= ../shared/corpus
+
+.PHONY: help venv run test model label bench bench-runtime clean
+
+help:
+	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
+	@echo "make test         every test (unit, integration over HTTP, template validation)"
+	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
+	@echo "make bench        benchmarks on the held-out split of $(CORPUS); results in bench/results/"
+
+$(STAMP): requirements-dev.txt handler/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+$(SAM_STAMP): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --upgrade pip
+	$(SAM_VENV)/bin/pip install -q -r requirements-sam.txt
+	touch $@
+
+venv: $(STAMP) $(SAM_STAMP)
+
+run: $(STAMP)
+	$(PY) scripts/local_run.py
+
+test: $(STAMP) $(SAM_STAMP)
+	$(PY) -m pytest -q
+
+label: $(STAMP)
+	$(PY) -m training.measure --corpus $(CORPUS)
+	$(PY) -m training.label --corpus $(CORPUS)
+
+model: label
+	$(PY) -m training.train
+
+bench: $(STAMP)
+	$(PY) -m bench.runtime
+	$(PY) -m bench.quality --corpus $(CORPUS)
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+
+-include build.mk

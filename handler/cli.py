@@ -1,0 +1,125 @@
+"""Command line: `python -m handler optimize PATH... --out DIR`, the same core as the Lambda functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Iterator, TextIO
+
+from handler import model as model_module
+from handler.config import PRESETS, Settings
+from handler.core import encode_predicted, optimize
+from handler.verify import verified
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path
+
+
+def _walk(path: Path) -> Iterator[tuple[Path, Path]]:
+    """(file, its path relative to the argument's root) for a file or, recursively, a folder."""
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            yield file, file.relative_to(path)
+    else:
+        yield path, Path(path.name)
+
+
+def plan(paths: Iterable[Path], out: Path) -> list[Job]:
+    return [Job(file, out / relative) for path in paths for file, relative in _walk(path)]
+
+
+def is_current(job: Job) -> bool:
+    """An output written after its input was last changed needs no second run."""
+    return job.output.exists() and job.output.stat().st_mtime >= job.source.stat().st_mtime
+
+
+_worker_state: dict[str, object] = {}
+
+
+def _init_worker(settings: Settings) -> None:
+    _worker_state.update(settings=settings, model=model_module.load())
+
+
+def run_job(job: Job) -> dict[str, object]:
+    settings: Settings = _worker_state["settings"]
+    data, result = optimize(
+        job.source.read_bytes(),
+        settings,
+        _worker_state["model"],
+        verified if settings.verify else encode_predicted,
+    )
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    job.output.write_bytes(data)
+    return {"input": str(job.source), "output": str(job.output), **result.as_dict()}
+
+
+def _progress(done: int, total: int, stream: TextIO) -> None:
+    if stream.isatty():
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        stream.flush()
+
+
+def summary(records: list[dict[str, object]], skipped: int) -> str:
+    bytes_in = sum(int(r["bytes_in"]) for r in records)
+    bytes_out = sum(int(r["bytes_out"]) for r in records)
+    saving = 1 - bytes_out / bytes_in if bytes_in else 0.0
+    outcomes = Counter(f"{r['outcome']}" + (f" ({r['reason']})" if r["outcome"] != "optimized" else "") for r in records)
+    lines = [
+        f"files: {len(records)} processed, {skipped} already current",
+        f"bytes: {bytes_in} -> {bytes_out} (saving {saving:.1%})",
+        *(f"  {count:5d}  {outcome}" for outcome, count in sorted(outcomes.items())),
+    ]
+    return "\n".join(lines)
+
+
+def optimize_command(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
+    jobs = plan(args.paths, args.out)
+    todo = jobs if args.force else [job for job in jobs if not is_current(job)]
+    report = open(args.report, "w", encoding="utf-8") if args.report else None
+    records = []
+    workers = args.jobs or os.cpu_count() or 1
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        for record in pool.map(run_job, todo, chunksize=1):
+            records.append(record)
+            line = json.dumps(record, sort_keys=True)
+            print(line, flush=True)
+            if report:
+                report.write(line + "\n")
+            _progress(len(records), len(todo), sys.stderr)
+    if report:
+        report.close()
+    print(summary(records, len(jobs) - len(todo)), file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m handler", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    opt = commands.add_parser("optimize", help="recompress files or folders (recursively) into --out")
+    opt.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
+    opt.add_argument("--out", required=True, type=Path, help="output folder (same file names, same sub-folders)")
+    opt.add_argument("--target", type=int, choices=PRESETS, help="SSIMULACRA2 target (default: TARGET or 80)")
+    opt.add_argument("--no-verify", action="store_true", help="trust the prediction, skip the check")
+    opt.add_argument("--jobs", type=int, help="worker processes (default: every core)")
+    opt.add_argument("--force", action="store_true", help="redo inputs whose output is already current")
+    opt.add_argument("--report", type=Path, help="also write the JSON lines to this file")
+    opt.set_defaults(func=optimize_command)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)

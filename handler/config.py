@@ -1,0 +1,66 @@
+"""Settings, read once from the environment (the names template.yaml sets) into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+PRESETS = (70, 80, 85, 90)
+"""SSIMULACRA2 targets offered: 70 high, 80 very high (default), 85 excellent, 90 visually lossless."""
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the function cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core and the shells need to know, in one typed place."""
+
+    target: int = 80
+    min_quality: int = 50
+    max_quality: int = 95
+    verify: bool = True
+    metadata: str = "keep"
+    max_input_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    upload_bucket: str = ""
+    output_bucket: str = ""
+    output_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.target not in PRESETS:
+            raise ConfigError(f"TARGET={self.target}: must be one of {PRESETS}")
+        if not 1 <= self.min_quality <= self.max_quality <= 100:
+            raise ConfigError(
+                f"MIN_QUALITY={self.min_quality}, MAX_QUALITY={self.max_quality}: need 1 <= min <= max <= 100"
+            )
+        if self.metadata not in ("keep", "strip"):
+            raise ConfigError(f"METADATA={self.metadata!r}: must be 'keep' or 'strip'")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def get(name: str, default: object) -> str:
+            return env.get(name, "") or str(default)
+
+        try:
+            return cls(
+                target=int(get("TARGET", defaults.target)),
+                min_quality=int(get("MIN_QUALITY", defaults.min_quality)),
+                max_quality=int(get("MAX_QUALITY", defaults.max_quality)),
+                verify=get("VERIFY", "true").lower() in ("1", "true", "yes"),
+                metadata=get("METADATA", defaults.metadata),
+                max_input_bytes=int(get("MAX_INPUT_BYTES", defaults.max_input_bytes)),
+                max_pixels=int(get("MAX_PIXELS", defaults.max_pixels)),
+                upload_bucket=env.get("UPLOAD_BUCKET", ""),
+                output_bucket=env.get("OUTPUT_BUCKET", ""),
+                output_prefix=env.get("OUTPUT_PREFIX", ""),
+            )
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"bad number in environment: {exc}") from exc

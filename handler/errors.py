@@ -1,0 +1,24 @@
+"""Named errors. Each carries a stable `reason` code that ends up in tags, logs and HTTP answers."""
+
+from __future__ import annotations
+
+
+class OptimalImageError(Exception):
+    """Base of every error the function raises on purpose."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Rejected(OptimalImageError):
+    """The input cannot be processed as an image (deterministic: retrying cannot help)."""
+
+
+class StorageError(OptimalImageError):
+    """S3 refused or failed a request; `transient` says whether a later retry may succeed."""
+
+    def __init__(self, reason: str, detail: str, transient: bool) -> None:
+        super().__init__(reason, detail)
+        self.transient = transient

@@ -1,0 +1,87 @@
+"""Decode an opened upload into pixels JPEG can hold, and encode them back with the metadata kept."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from handler.errors import Rejected
+
+ORIENTATION = 0x0112
+
+
+class KeepOriginal(Exception):
+    """JPEG cannot hold this image faithfully; the original is the right output."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    if image.mode == "P" and "transparency" not in image.info:
+        return False
+    alpha = image.convert("RGBA").getchannel("A") if image.mode in ("P", "PA") else image.getchannel("A")
+    return alpha.getextrema()[0] < 255
+
+
+def _sixteen_bit_to_l(image: Image.Image) -> Image.Image:
+    """Pillow's convert('L') clips 16-bit values at 255; scale the full range down instead."""
+    array = np.asarray(image, dtype=np.float64)
+    peak = 65535.0 if array.max() > 255 else 255.0
+    return Image.fromarray(np.round(array * (255.0 / peak)).astype(np.uint8), "L")
+
+
+def decode(image: Image.Image) -> Image.Image:
+    """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it."""
+    if getattr(image, "n_frames", 1) > 1:
+        raise KeepOriginal("animated", f"{image.n_frames} frames; JPEG holds one")
+    if image.mode == "CMYK":
+        raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise Rejected("truncated", f"pixel data could not be decoded ({exc})") from exc
+    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info):
+        if _has_transparency(image):
+            raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _sixteen_bit_to_l(image)
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("L" if image.mode in ("1", "LA", "La") else "RGB")
+
+
+def metadata(image: Image.Image, keep: str) -> dict[str, object]:
+    """Save arguments that carry the source's metadata over.
+
+    The ICC profile and the EXIF orientation decide how the image displays, so they are kept even
+    with keep='strip'; 'keep' also carries all EXIF, XMP and the comment.
+    """
+    info = image.info
+    extra: dict[str, object] = {}
+    if info.get("icc_profile"):
+        extra["icc_profile"] = info["icc_profile"]
+    exif = image.getexif()
+    if keep == "keep":
+        if exif:
+            extra["exif"] = exif.tobytes()
+        for name in ("xmp", "comment", "dpi"):
+            if info.get(name):
+                extra[name] = info[name]
+    elif exif.get(ORIENTATION, 1) != 1:
+        minimal = Image.Exif()
+        minimal[ORIENTATION] = exif[ORIENTATION]
+        extra["exif"] = minimal.tobytes()
+    return extra
+
+
+def encode(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str, object]) -> bytes:
+    """Baseline JPEG with optimised Huffman tables, as the oracle uses."""
+    out = io.BytesIO()
+    options = {} if pixels.mode == "L" else {"subsampling": subsampling}
+    pixels.save(out, "JPEG", quality=quality, optimize=True, **options, **extra)
+    return out.getvalue()

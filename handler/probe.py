@@ -1,0 +1,112 @@
+"""Measure an upload before deciding anything: format, size, bits per pixel, the source's own JPEG quality."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, JpegImagePlugin
+
+from handler.errors import Rejected
+
+# libjpeg's base tables (ITU T.81 Annex K), in natural (row-major) order as Pillow reports them.
+_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+], dtype=np.float64)  # fmt: skip
+_CHROMA = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+] + [99] * 32, dtype=np.float64)  # fmt: skip
+
+SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+def libjpeg_table(base: np.ndarray, quality: int) -> np.ndarray:
+    """The table libjpeg (and so Pillow) writes for `quality`: base scaled, rounded, clamped to 1..255."""
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip(np.floor((base * scale + 50) / 100), 1, 255)
+
+
+_CANDIDATES = np.arange(1, 101)
+_LUMA_BY_QUALITY = np.stack([libjpeg_table(_LUMA, q) for q in _CANDIDATES])
+_CHROMA_BY_QUALITY = np.stack([libjpeg_table(_CHROMA, q) for q in _CANDIDATES])
+
+
+def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> int | None:
+    """The libjpeg quality whose tables are nearest (least squares) to the file's own.
+
+    Encoders with their own tables (mozjpeg, jpegli, cameras) get the nearest standard quality,
+    which is what "never re-encode above the source's quality" needs.
+    """
+    if not quantization or 0 not in quantization:
+        return None
+    error = ((_LUMA_BY_QUALITY - np.asarray(quantization[0], dtype=np.float64)) ** 2).sum(axis=1)
+    if 1 in quantization:
+        error += ((_CHROMA_BY_QUALITY - np.asarray(quantization[1], dtype=np.float64)) ** 2).sum(axis=1)
+    return int(_CANDIDATES[int(np.argmin(error))])
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the header says about an upload, read without decoding its pixels."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    bytes: int
+    frames: int
+    source_quality: int | None
+    source_subsampling: str | None
+    progressive: bool
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the file as uploaded: 8 x bytes / (width x height)."""
+        return 8 * self.bytes / self.pixels
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
+    if not data:
+        raise Rejected("empty", "the object has no bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Rejected("too-many-pixels", str(exc)) from exc
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise Rejected("not-an-image", f"no image format recognised ({exc})") from exc
+    if image.width < 1 or image.height < 1:
+        raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
+    if image.width * image.height > max_pixels:
+        raise Rejected(
+            "too-many-pixels", f"{image.width}x{image.height} is over the limit of {max_pixels} pixels"
+        )
+    return image
+
+
+def probe(image: Image.Image, size: int) -> Probe:
+    is_jpeg = isinstance(image, JpegImagePlugin.JpegImageFile)
+    sampling = JpegImagePlugin.get_sampling(image) if is_jpeg else -1
+    return Probe(
+        format=image.format or "unknown",
+        width=image.width,
+        height=image.height,
+        mode=image.mode,
+        bytes=size,
+        frames=getattr(image, "n_frames", 1),
+        source_quality=estimate_jpeg_quality(getattr(image, "quantization", {})) if is_jpeg else None,
+        source_subsampling=SUBSAMPLING_NAMES.get(sampling),
+        progressive=bool(image.info.get("progressive") or image.info.get("progression")),
+    )

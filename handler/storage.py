@@ -1,0 +1,85 @@
+"""The only module that talks to S3. Clients are made once per container and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handler.errors import StorageError
+
+MARKER = "optimal-image"
+"""User-metadata key written on every output; an object that carries it is never processed again."""
+
+# Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
+# after these attempts is reported as transient so that the caller can leave it to AWS's retries.
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+_PERMANENT = {
+    "NoSuchKey": "missing-object",
+    "404": "missing-object",
+    "NoSuchBucket": "missing-bucket",
+    "AccessDenied": "access-denied",
+    "403": "access-denied",
+}
+
+
+def client() -> object:
+    """An S3 client; AWS_ENDPOINT_URL_S3 (read by boto3 itself) points it at a local server."""
+    return boto3.client("s3", config=RETRIES)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    content_type: str
+    metadata: dict[str, str]
+
+
+def _storage_error(exc: Exception, action: str, bucket: str, key: str) -> StorageError:
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    reason = _PERMANENT.get(code)
+    detail = f"{action} s3://{bucket}/{key} failed: {code or type(exc).__name__}"
+    return StorageError(reason or "storage-unavailable", detail, transient=reason is None)
+
+
+class Storage:
+    def __init__(self, s3: object) -> None:
+        self._s3 = s3
+
+    def head_metadata(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            return self._s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "HeadObject", bucket, key) from exc
+
+    def fetch(self, bucket: str, key: str) -> Fetched:
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key)
+            data = response["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "GetObject", bucket, key) from exc
+        return Fetched(
+            data=data,
+            content_type=response.get("ContentType") or "application/octet-stream",
+            metadata=response.get("Metadata", {}),
+        )
+
+    def publish(
+        self, bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str], tags: dict[str, str]
+    ) -> None:
+        """One PutObject carrying the bytes, the metadata and the tags, so no reader sees an untagged output."""
+        try:
+            self._s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata=metadata,
+                Tagging=urlencode(tags),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "PutObject", bucket, key) from exc

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real moto S3 server over HTTP for the session, small images made by code."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+
+from handler.config import Settings
+from handler.model import Linear, Model
+from scripts.s3server import moto_server, point_boto3_at
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PHOTOS = FIXTURES / "photos"
+
+
+def photo_like(width: int = 256, height: int = 192, seed: int = 0) -> Image.Image:
+    """Smooth gradients, edges and fine noise: compresses like a photo, not like a flat test card."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 128 + 90 * np.sin(x / 23.0) * np.cos(y / 31.0)
+    g = 110 + 80 * np.cos((x + y) / 40.0)
+    b = np.where((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 3) ** 2, 200.0, 60.0)
+    rgb = np.stack([r, g, b], axis=2) + rng.normal(0, 2, (height, width, 3))
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(upload_bucket="upload", output_bucket="output")
+
+
+@pytest.fixture
+def fixed_model() -> Model:
+    """A model that always predicts quality 80: unit tests of the core need a prediction, not accuracy."""
+    constant = Linear(("bpp",), np.zeros(1), 80.0, np.zeros(1), np.full(1, 100.0))
+    return Model("test-fixed-80", {"all": constant})
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> str:
+    """URL of a moto S3 server, its own process on 127.0.0.1, for the whole test session."""
+    with moto_server() as url:
+        point_boto3_at(url)
+        yield url
+
+
+@pytest.fixture
+def buckets(s3_url: str) -> tuple[str, str]:
+    """A fresh (upload, output) pair of buckets on the local server."""
+    s3 = boto3.client("s3")
+    suffix = uuid.uuid4().hex[:8]
+    upload, output = f"upload-{suffix}", f"output-{suffix}"
+    s3.create_bucket(Bucket=upload)
+    s3.create_bucket(Bucket=output)
+    return upload, output

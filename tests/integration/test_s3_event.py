@@ -1,0 +1,117 @@
+"""Upload -> S3 event -> handler -> output bucket, through a moto S3 server over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from PIL import Image
+
+from handler import app as wiring
+from handler import s3_event
+from handler.config import Settings
+from handler.storage import MARKER
+from scripts.s3events import put_event, put_record
+from tests.conftest import PHOTOS, encoded, photo_like
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(buckets):
+    upload, output = buckets
+    return wiring.build(Settings(upload_bucket=upload, output_bucket=output))
+
+
+def upload(bucket: str, key: str, data: bytes, **extra) -> dict:
+    response = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    return put_record(bucket, key, len(data), response["ETag"])
+
+
+def tags(bucket: str, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in boto3.client("s3").get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+def test_an_upload_is_written_to_the_output_bucket_smaller_decodable_and_tagged(app, buckets):
+    source, output = buckets
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    result = s3_event.handle(app, put_event(upload(source, "photos/kodak.jpg", data)))["results"][0]
+    got = boto3.client("s3").get_object(Bucket=output, Key="photos/kodak.jpg")
+    body = got["Body"].read()
+    assert len(body) < len(data)
+    assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(data)).size
+    assert got["ContentType"] == "image/jpeg"
+    assert tags(output, "photos/kodak.jpg") == {
+        "outcome": "optimized",
+        "reason": result["reason"],
+        "quality": str(result["quality"]),
+        "target": "80",
+        "bpp": f"{8 * len(data) / (640 * 480):.3f}",
+        "bytes_in": str(len(data)),
+        "bytes_out": str(len(body)),
+        "model_version": app.model.version,
+    }
+
+
+def test_the_original_upload_is_left_unchanged(app, buckets):
+    source, _ = buckets
+    data = (PHOTOS / "Konica_Q-M100_(1).jpg").read_bytes()
+    s3_event.handle(app, put_event(upload(source, "a.jpg", data)))
+    s3 = boto3.client("s3")
+    assert s3.get_object(Bucket=source, Key="a.jpg")["Body"].read() == data
+    assert s3.get_object_tagging(Bucket=source, Key="a.jpg")["TagSet"] == []
+
+
+def test_the_sources_user_metadata_is_carried_over_with_the_marker(app, buckets):
+    source, output = buckets
+    data = encoded(photo_like(), quality=97)
+    s3_event.handle(app, put_event(upload(source, "m.jpg", data, Metadata={"owner": "ana"})))
+    metadata = boto3.client("s3").head_object(Bucket=output, Key="m.jpg")["Metadata"]
+    assert metadata == {"owner": "ana", MARKER: app.model.version}
+
+
+@pytest.mark.parametrize("key", ["my photo.jpg", "a+b/c d+e.jpg", "fotos/café ñandú 東京.jpg"])
+def test_keys_with_spaces_plus_signs_and_non_ascii_arrive_under_the_same_key(app, buckets, key):
+    source, output = buckets
+    record = upload(source, key, encoded(photo_like(), quality=97))
+    assert record["s3"]["object"]["key"] != key  # encoded as AWS sends it
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "optimized"
+    assert boto3.client("s3").head_object(Bucket=output, Key=key)["ContentLength"] == result["bytes_out"]
+
+
+def test_every_record_of_an_event_is_processed_and_a_bad_one_does_not_stop_the_others(app, buckets):
+    source, output = buckets
+    records = [
+        upload(source, "one.jpg", encoded(photo_like(seed=1), quality=97)),
+        upload(source, "notes.txt", b"not an image at all"),
+        put_record(source, "never-uploaded.jpg", 10, "0"),
+        upload(source, "two.png", encoded(photo_like(seed=2), "PNG")),
+    ]
+    results = s3_event.handle(app, put_event(*records))["results"]
+    assert [(r["key"], r["outcome"]) for r in results] == [
+        ("one.jpg", "optimized"),
+        ("notes.txt", "rejected"),
+        ("never-uploaded.jpg", "failed"),
+        ("two.png", "optimized"),
+    ]
+    assert results[2]["reason"] == "missing-object"
+    assert tags(output, "notes.txt")["reason"] == "not-an-image"
+
+
+def test_an_output_is_never_larger_than_its_input(app, buckets):
+    source, output = buckets
+    tiny = encoded(Image.new("RGB", (16, 16), "red"), "PNG")
+    (result,) = s3_event.handle(app, put_event(upload(source, "tiny.png", tiny)))["results"]
+    body = boto3.client("s3").get_object(Bucket=output, Key="tiny.png")["Body"].read()
+    assert body == tiny and result["outcome"] == "original-kept"
+    assert boto3.client("s3").head_object(Bucket=output, Key="tiny.png")["ContentType"] == "image/png"
+
+
+def test_the_sample_event_in_events_folder_is_one_the_handler_parses(app):
+    event = json.loads((ROOT / "events" / "s3-put.json").read_text())
+    refs = s3_event.object_refs(event)
+    assert len(refs) == 1 and " " in refs[0][1]

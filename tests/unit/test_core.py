@@ -1,0 +1,74 @@
+"""The core: bytes and settings in, bytes and a result record out."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from PIL import Image
+
+from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
+from handler.verify import verified
+from tests.conftest import PHOTOS, encoded, photo_like
+
+
+def test_a_high_quality_jpeg_is_recompressed_smaller_and_still_decodes(settings, fixed_model):
+    data = encoded(photo_like(), quality=97)
+    out, result = optimize(data, settings, fixed_model, encode_predicted)
+    assert result.outcome == OPTIMIZED
+    assert len(out) == result.bytes_out < result.bytes_in == len(data)
+    assert Image.open(io.BytesIO(out)).size == (256, 192)
+    assert result.content_type == "image/jpeg"
+
+
+def test_bits_per_pixel_are_measured_on_the_file_as_uploaded(settings, fixed_model):
+    data = encoded(photo_like(200, 100), quality=95)
+    _, result = optimize(data, settings, fixed_model, encode_predicted)
+    assert result.bpp == 8 * len(data) / (200 * 100)
+
+
+def test_a_jpeg_is_never_reencoded_above_its_own_quality(settings, fixed_model):
+    data = encoded(photo_like(), quality=60)
+    _, result = optimize(data, settings, fixed_model, encode_predicted)
+    assert result.source_quality == 60
+    assert result.quality <= 60
+
+
+def test_the_quality_stays_within_the_configured_bounds(settings, fixed_model):
+    data = encoded(photo_like(), quality=98)
+    _, result = optimize(data, replace(settings, min_quality=85, max_quality=90), fixed_model, encode_predicted)
+    assert result.quality == 85
+
+
+def test_the_original_is_kept_when_the_result_would_not_be_smaller(settings, fixed_model):
+    data = encoded(Image.new("RGB", (16, 16), "red"), "PNG")  # a few dozen bytes; any JPEG is bigger
+    out, result = optimize(data, settings, fixed_model, encode_predicted)
+    assert result.outcome == ORIGINAL_KEPT and result.reason == "not-smaller"
+    assert out == data and result.bytes_out == len(data)
+
+
+def test_an_empty_object_is_rejected_with_a_reason(settings, fixed_model):
+    out, result = optimize(b"", settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "empty")
+    assert out == b""
+
+
+def test_text_is_rejected_as_not_an_image(settings, fixed_model):
+    _, result = optimize(b"hello, world\n" * 50, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "not-an-image")
+
+
+def test_verification_reaches_the_target_on_the_sample(settings, fixed_model):
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    for target in (70, 90):
+        _, result = optimize(data, replace(settings, target=target), fixed_model, verified)
+        assert result.reason == "verified" or result.outcome == ORIGINAL_KEPT
+        assert result.score is not None and result.score >= target
+
+
+def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model):
+    _, result = optimize(encoded(photo_like(), quality=97), settings, fixed_model, encode_predicted)
+    tags = result.tags()
+    assert set(tags) == {"outcome", "reason", "quality", "target", "bpp", "bytes_in", "bytes_out", "model_version"}
+    assert tags["model_version"] == "test-fixed-80" and tags["quality"] == str(result.quality)
+    assert len(tags) <= 10
