@@ -1,7 +1,8 @@
 """Quality curves for every corpus image: `python -m training.label [--corpus DIR]`.
 
-For each image and each subsampling it binary-searches the oracle quality of every target and keeps
-every (quality, score, bytes) point it measured, so labels for any target come from this one pass.
+For each picture it binary-searches the oracle quality of every target (Pillow, optimize=True, 4:2:0,
+as the oracle is defined) and keeps every (quality, score, bytes) point it measured, so labels for any
+target come from this one pass.
 Appends to training/data/curves.csv and resumes where it stopped.
 """
 
@@ -20,29 +21,31 @@ from training.oracle import Curve, oracle_quality
 DATA = Path(__file__).resolve().parent / "data"
 CURVES = DATA / "curves.csv"
 CURVE_FIELDS = ("name", "subsampling", "quality", "score", "bytes")
-SUBSAMPLING_TARGETS = {"4:2:0": PRESETS, "4:4:4": PRESETS}
+SUBSAMPLING = "4:2:0"
 
 
 def label(path: Path, root: Path) -> list[dict[str, object]]:
     item = corpus.load(path, root)
     if item is None:
         return []
-    subsamplings = ["4:2:0"] if item.pixels.mode == "L" else list(SUBSAMPLING_TARGETS)
-    rows = []
-    for subsampling in subsamplings:
-        curve = Curve(item.pixels, subsampling)
-        for target in SUBSAMPLING_TARGETS[subsampling]:
-            oracle_quality(curve, target)
-        rows += [
-            {"name": item.name, "subsampling": subsampling, "quality": q, "score": round(s, 3), "bytes": b}
-            for q, (s, b) in sorted(curve.points.items())
-        ]
-    return rows
+    curve = Curve(item.pixels, SUBSAMPLING)
+    for target in PRESETS:
+        oracle_quality(curve, target)
+    return [
+        {"name": item.name, "subsampling": SUBSAMPLING, "quality": q, "score": round(s, 3), "bytes": b}
+        for q, (s, b) in sorted(curve.points.items())
+    ]
 
 
 def _label(args: tuple[Path, Path]) -> tuple[str, list[dict[str, object]]]:
     path, root = args
     return str(path.relative_to(root)), label(path, root)
+
+
+def pictures() -> list[str]:
+    """One corpus name per picture, from training/data/images.csv (written by training.measure)."""
+    with (DATA / "images.csv").open() as f:
+        return sorted({row["pixel_hash"]: row["name"] for row in csv.DictReader(f)}.values())
 
 
 def done_names() -> set[str]:
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     done = done_names()
-    todo = [(p, args.corpus) for p in corpus.files(args.corpus) if str(p.relative_to(args.corpus)) not in done]
+    todo = [(args.corpus / name, args.corpus) for name in pictures() if name not in done]
     # big images first, so that the pool does not end on one straggler
     todo.sort(key=lambda job: -job[0].stat().st_size)
     DATA.mkdir(exist_ok=True)

@@ -71,7 +71,9 @@ def labels(points: dict[int, float], target: int) -> int | None:
 
 
 def table(subsampling: str = SUBSAMPLING) -> Table:
-    images = {row["name"]: row for row in read_csv(IMAGES)}
+    # one row per picture: the corpus holds copies that differ only in their EXIF
+    images = {row["pixel_hash"]: row for row in read_csv(IMAGES)}
+    images = {row["name"]: row for row in images.values()}
     rows = []
     for name, points in curves(subsampling).items():
         image = images.get(name)

@@ -1,0 +1,215 @@
+"""Quality, size and speed of every way to pick a quality, side by side: `python -m bench.quality`.
+
+On the held-out split of the corpus (training/data/images.csv), for each target:
+- oracle: the lowest quality reaching the target by binary search (full-image SSIMULACRA2);
+- model+verify: the function as shipped (prediction, then the check on a sample);
+- model: the shipped model's prediction alone; seed: the seed model's prediction alone;
+- q75, q85: fixed qualities.
+Every output that is not smaller than its input counts as the input (score 100). Scores are by this
+project's SSIMULACRA2 (handler/ssim2.py) and, with --reference-target, also by the PyPI
+`ssimulacra2` reference for that target. Writes bench/results/quality.md and PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from handler import model as model_module
+from handler import pixels as px
+from handler.config import PRESETS, Settings
+from handler.core import encode_predicted, optimize
+from handler.ssim2 import Reference
+from handler.verify import verified
+from training import corpus
+from training.measure import IMAGES
+from training.oracle import Curve, oracle_quality
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SEED_PATH = ROOT / "models" / "seed.joblib"
+METHODS = ("oracle", "model+verify", "model", "seed", "q75", "q85")
+ROW_FIELDS = ("name", "target", "method", "quality", "bytes_in", "bytes_out", "seconds", "baseline_seconds",
+              "score", "reference_score", "oracle_quality")
+
+_state: dict[str, object] = {}
+
+
+def _init(corpus_dir: Path, targets: list[int], reference_target: int | None) -> None:
+    _state.update(corpus=corpus_dir, targets=targets, reference_target=reference_target,
+                  model=model_module.load(), seed=model_module.load(SEED_PATH))
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    value = function(*args)
+    return value, time.perf_counter() - start
+
+
+def baseline(data: bytes) -> float:
+    """One plain decode + encode of the image: the unit the function's speed is measured in."""
+    start = time.perf_counter()
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    px.encode(image.convert("RGB") if image.mode not in ("RGB", "L") else image, 80, "4:2:0", {})
+    return time.perf_counter() - start
+
+
+def oracle(item: corpus.Item, target: int) -> tuple[bytes, int | None]:
+    curve = Curve(item.pixels, "4:2:0")
+    quality = oracle_quality(curve, target)
+    return (curve.encoded(quality) if quality is not None else b""), quality
+
+
+def fixed(item: corpus.Item, quality: int) -> bytes:
+    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep"))
+
+
+def outputs(item: corpus.Item, data: bytes, target: int) -> dict[str, tuple[bytes, int | None, float]]:
+    """method -> (output bytes, quality, seconds). Output b'' means the input is kept."""
+    settings = Settings(target=target)
+    model, seed = _state["model"], _state["seed"]
+    (oracle_data, oracle_q), oracle_s = timed(oracle, item, target)
+    found = {"oracle": (oracle_data, oracle_q, oracle_s)}
+    for method, chosen_model, chooser in (("model+verify", model, verified), ("model", model, encode_predicted),
+                                          ("seed", seed, encode_predicted)):
+        (out, result), seconds = timed(optimize, data, settings, chosen_model, chooser)
+        found[method] = (out if result.outcome == "optimized" else b"", result.quality, seconds)
+    for quality in (75, 85):
+        out, seconds = timed(fixed, item, quality)
+        found[f"q{quality}"] = (out, quality, seconds)
+    return found
+
+
+def reference_score(original: Path, data: bytes) -> float:
+    from ssimulacra2 import compute_ssimulacra2  # the reference: slow, scipy, benchmark only
+
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        Image.open(io.BytesIO(data)).convert("RGB").save(f.name)
+        return float(compute_ssimulacra2(str(original), f.name))
+
+
+def measure(path: Path) -> list[dict[str, object]]:
+    item = corpus.load(path, _state["corpus"])
+    data = path.read_bytes()
+    ref = Reference(np.asarray(item.pixels.convert("RGB")))
+    base = min(baseline(data) for _ in range(3))
+    rows = []
+    for target in _state["targets"]:
+        found = outputs(item, data, target)
+        for method, (out, quality, seconds) in found.items():
+            kept = not out or len(out) >= len(data)
+            score = 100.0 if kept else ref.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
+            reference = ""
+            if target == _state["reference_target"]:
+                reference = 100.0 if kept else round(reference_score(path, out), 3)
+            rows.append({"name": item.name, "target": target, "method": method, "quality": quality,
+                         "bytes_in": len(data), "bytes_out": len(data) if kept else len(out),
+                         "seconds": round(seconds, 5), "baseline_seconds": round(base, 5),
+                         "score": round(score, 3), "reference_score": reference,
+                         "oracle_quality": found["oracle"][1]})
+    return rows
+
+
+def held_out(corpus_dir: Path, limit: int | None) -> list[Path]:
+    """The held-out images, one per picture (copies with other EXIF count once)."""
+    with IMAGES.open() as f:
+        by_hash = {row["pixel_hash"]: row["name"] for row in csv.DictReader(f) if row["split"] == "test"}
+    paths = sorted(corpus_dir / name for name in by_hash.values())
+    return paths[:limit] if limit else paths
+
+
+def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
+    by_method = {m: [r for r in rows if r["method"] == m and int(r["target"]) == target] for m in METHODS}
+    oracle_bytes = sum(int(r["bytes_out"]) for r in by_method["oracle"])
+    lines = [f"### Target {target}", "",
+             "| method | pass rate | worst score | pass rate (reference) | worst (reference) | bytes vs oracle "
+             "| saving vs input | median s/image | x decode+encode |", "|---|---|---|---|---|---|---|---|---|"]
+    for method, group in by_method.items():
+        if not group:
+            continue
+        scores = [float(r["score"]) for r in group]
+        refs = [float(r["reference_score"]) for r in group if r["reference_score"] not in ("", None)]
+        total_out, total_in = sum(int(r["bytes_out"]) for r in group), sum(int(r["bytes_in"]) for r in group)
+        ratios = [float(r["seconds"]) / float(r["baseline_seconds"]) for r in group]
+        ref_cols = (f"{np.mean(np.array(refs) >= target):.1%} | {min(refs):.1f}" if refs else "- | -")
+        lines.append(
+            f"| {method} | {np.mean(np.array(scores) >= target):.1%} | {min(scores):.1f} | {ref_cols} | "
+            f"{total_out / oracle_bytes:.3f} | {1 - total_out / total_in:.1%} | "
+            f"{statistics.median(float(r['seconds']) for r in group):.3f} | {statistics.median(ratios):.2f} |")
+    return lines + [""]
+
+
+def plots(rows: list[dict[str, object]], target: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in rows if int(r["target"]) == target]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for method, marker in (("model", "o"), ("seed", "x"), ("model+verify", ".")):
+        pts = [(int(r["oracle_quality"]), int(r["quality"])) for r in chosen
+               if r["method"] == method and r["quality"] not in ("", None) and r["oracle_quality"] not in ("", None)]
+        if pts:
+            ax.scatter(*zip(*pts), marker=marker, label=method, alpha=0.6)
+    ax.plot([0, 100], [0, 100], "k--", linewidth=0.8)
+    ax.set(xlabel="oracle quality", ylabel="chosen quality", title=f"Chosen vs oracle quality, target {target}",
+           xlim=(0, 101), ylim=(0, 101))
+    ax.legend()
+    scatter = RESULTS / f"quality-vs-oracle-{target}.png"
+    fig.savefig(scatter, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for method in METHODS:
+        savings = sorted(1 - int(r["bytes_out"]) / int(r["bytes_in"]) for r in chosen if r["method"] == method)
+        ax.plot(savings, label=method)
+    ax.set(xlabel="image (sorted by saving)", ylabel="saving vs input", title=f"Saving per image, target {target}")
+    ax.legend()
+    saving = RESULTS / f"saving-per-image-{target}.png"
+    fig.savefig(saving, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return [f"![chosen vs oracle]({scatter.name}) ![saving per image]({saving.name})", ""]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
+    parser.add_argument("--targets", type=int, nargs="+", default=list(PRESETS))
+    parser.add_argument("--reference-target", type=int, default=80,
+                        help="also score this target's outputs with the PyPI reference (slow); 0 for none")
+    parser.add_argument("--limit", type=int, help="only the first N held-out images (a quick look)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    args = parser.parse_args(argv)
+    paths = held_out(args.corpus, args.limit)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, object]] = []
+    with Pool(args.jobs, _init, (args.corpus, args.targets, args.reference_target or None)) as pool:
+        for count, found in enumerate(pool.imap_unordered(measure, paths), 1):
+            rows += found
+            print(f"{count}/{len(paths)}", flush=True)
+    with (RESULTS / "quality-rows.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ROW_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["# Choosing the quality: oracle, model, seed, fixed", "",
+             f"Command: `make bench` (`python -m bench.quality --targets {' '.join(map(str, args.targets))}`), "
+             f"{len(paths)} held-out images of {args.corpus.name}/, {args.jobs} worker processes.", ""]
+    for target in args.targets:
+        lines += summarize(rows, target) + plots(rows, target)
+    (RESULTS / "quality.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

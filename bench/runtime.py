@@ -1,0 +1,130 @@
+"""Runtime budget of the Lambda package: `python -m bench.runtime` (part of `make bench`).
+
+Builds the function package exactly as `sam build` does (build.mk), then measures
+- its unzipped size,
+- cold start: a fresh Python 3.12 process importing the S3 entry point (imports, settings, S3
+  client, model load), from the package as built (no .pyc for our own code, as on Lambda),
+- peak memory and time to optimise a 24 MP photo, in a fresh process.
+Writes bench/results/runtime.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def python312() -> str:
+    """A Python 3.12 that runs (a pyenv shim may be on PATH without being usable)."""
+    candidates = [shutil.which("python3.12"), *map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))]
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    raise SystemExit("bench.runtime needs Python 3.12, the Lambda runtime's version (pyenv install 3.12)")
+
+
+PY312 = python312()
+
+COLD_START = """
+import time
+t0 = time.perf_counter()
+import handler.s3_event
+print(time.perf_counter() - t0)
+"""
+
+BIG_PHOTO = """
+import io, resource, sys, time
+from PIL import Image
+from handler.app import app
+from handler.core import optimize
+photo = Image.open(sys.argv[1]).convert("RGB").resize((6000, 4000), Image.LANCZOS)
+buffer = io.BytesIO()
+photo.save(buffer, "JPEG", quality=92)
+data = buffer.getvalue()
+del photo
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+out, result = optimize(data, app().settings, app().model, app().choose)
+elapsed = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(elapsed, peak / 1024, len(data), len(out), result.outcome, result.quality)
+"""
+
+
+def build(dest: Path) -> None:
+    env = {**os.environ, "ARTIFACTS_DIR": str(dest), "LAMBDA_PYTHON": PY312}
+    subprocess.run(["make", "-s", "build-OptimizeFunction"], cwd=ROOT, env=env, check=True)
+
+
+def size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def runtime_boto3(dest: Path) -> None:
+    """boto3 as the python3.12 runtime provides it: beside the package, not in it."""
+    subprocess.run([PY312, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(dest),
+                    "boto3==1.43.11"], check=True)
+
+
+def lambda_env(package: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{package}:{package.parent / 'runtime'}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "UPLOAD_BUCKET": "upload",
+        "OUTPUT_BUCKET": "output",
+    }
+
+
+def run_in_package(package: Path, code: str, *args: str) -> str:
+    done = subprocess.run([PY312, "-c", code, *args], cwd=tempfile.gettempdir(), env=lambda_env(package),
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--photo", type=Path, default=ROOT / "tests/fixtures/photos/Kodak_DC240.jpg",
+                        help="photo upscaled to 6000x4000 (24 MP) for the memory figure")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / "OptimizeFunction"
+        build(package)
+        runtime_boto3(Path(tmp) / "runtime")
+        size = size_mb(package)
+        starts = [float(run_in_package(package, COLD_START)) for _ in range(args.runs)]
+        elapsed, peak, bytes_in, bytes_out, outcome, quality = run_in_package(
+            package, BIG_PHOTO, str(args.photo)).split()
+    lines = [
+        "# Runtime budget", "",
+        f"Command: `{Path(sys.executable).name} -m bench.runtime` (Python 3.12 at {PY312}, package built by build.mk)",
+        "",
+        "| figure | value | budget |", "|---|---|---|",
+        f"| package size, unzipped | {size:.1f} MB | <= 100 MB (Lambda allows 250) |",
+        f"| cold start: imports + settings + S3 client + model, median of {args.runs} fresh processes "
+        f"| {statistics.median(starts):.2f} s (min {min(starts):.2f}, max {max(starts):.2f}) | <= 1.0 s |",
+        f"| 24 MP JPEG (q92, {int(bytes_in) / 1e6:.1f} MB): time to optimise | {float(elapsed):.2f} s | - |",
+        f"| 24 MP JPEG: peak memory of the process | {float(peak):.0f} MB | MemorySize in template.yaml |",
+        f"| 24 MP JPEG: result | {outcome}, quality {quality}, {int(bytes_out) / 1e6:.1f} MB | - |",
+        "",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "runtime.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

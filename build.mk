@@ -1,0 +1,30 @@
+# Lambda packaging for `sam build` (included by the top-level Makefile).
+#
+# Every function in template.yaml has CodeUri "." and `Metadata: BuildMethod: makefile`. For each one,
+# SAM runs `make -f <CodeUri>/Makefile build-<LogicalId>` (the Makefile must sit in CodeUri, i.e. the
+# repository root) with ARTIFACTS_DIR set to that function's build folder. The three functions ship the
+# same package, so they share one recipe:
+#   handler/ (without __pycache__) and models/ (model.joblib, model_card.md) at the package root, next to
+#   the runtime dependencies of handler/requirements.txt, as manylinux x86_64 wheels for CPython 3.12.
+# samconfig.toml sets build_in_source, so make runs in the work tree instead of a copy of it (which would
+# include the virtualenvs).
+
+LAMBDA_FUNCTIONS := OptimizeFunction ApiFunction BatchFunction
+# pip only fetches wheels built for the target platform and Python, so any Python 3 can run it; 3.12 (the
+# runtime's) is preferred so that the .pyc files pip writes are ones the runtime can use.
+LAMBDA_PYTHON ?= $(or $(shell command -v python3.12 2>/dev/null),python3)
+# The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34). Pillow 13 publishes only manylinux_2_28
+# x86_64 wheels (no manylinux2014 ones), and pip does not widen one manylinux tag to the other, so both are
+# listed: pip then takes the wheel that matches either.
+LAMBDA_PIP_TARGET := --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+	--python-version 3.12 --implementation cp --only-binary=:all:
+
+.PHONY: $(addprefix build-,$(LAMBDA_FUNCTIONS))
+$(addprefix build-,$(LAMBDA_FUNCTIONS)):
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this target through 'sam build'" >&2; exit 2; }
+	@test -f models/model.joblib || { echo "models/model.joblib is missing: the package needs the model" >&2; exit 2; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -R handler models "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/models" -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check \
+		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
