@@ -67,7 +67,7 @@ def baseline(data: bytes) -> float:
 
 def oracle(item: corpus.Item, target: int) -> tuple[bytes, int | None]:
     curve = Curve(item.pixels, "4:2:0")
-    quality = oracle_quality(curve, target)
+    quality = oracle_quality(curve, target, curve.scores())
     return (curve.encoded(quality) if quality is not None else b""), quality
 
 

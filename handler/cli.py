@@ -8,6 +8,7 @@ import os
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
@@ -24,17 +25,37 @@ class Job:
     output: Path
 
 
-def _walk(path: Path) -> Iterator[tuple[Path, Path]]:
-    """(file, its path relative to the argument's root) for a file or, recursively, a folder."""
+FAILED = "failed"
+
+
+class PlanError(ValueError):
+    """The arguments cannot be turned into jobs (a missing input, two inputs for one output)."""
+
+
+def _walk(path: Path, out: Path) -> Iterator[tuple[Path, Path]]:
+    """(file, its path relative to the argument's root) for a file or, recursively, a folder; files under
+    `out` are skipped, so that an output folder inside an input folder is not read back as input."""
     if path.is_dir():
+        resolved_out = out.resolve()
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            yield file, file.relative_to(path)
-    else:
+            if not file.resolve().is_relative_to(resolved_out):
+                yield file, file.relative_to(path)
+    elif path.is_file():
         yield path, Path(path.name)
+    else:
+        raise PlanError(f"{path}: no such file or folder")
 
 
 def plan(paths: Iterable[Path], out: Path) -> list[Job]:
-    return [Job(file, out / relative) for path in paths for file, relative in _walk(path)]
+    """One job per input file; the output mirrors the file's place below its argument (a folder's files
+    keep their sub-folders, a file argument lands at the top of `out`)."""
+    jobs = [Job(file, out / relative) for path in paths for file, relative in _walk(path, out)]
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        if job.output in seen:
+            raise PlanError(f"{seen[job.output]} and {job.source} would both be written to {job.output}")
+        seen[job.output] = job.source
+    return jobs
 
 
 def is_current(job: Job) -> bool:
@@ -50,31 +71,38 @@ def _init_worker(settings: Settings) -> None:
 
 
 def run_job(job: Job) -> dict[str, object]:
+    """Optimise one file. A file that cannot be read or written is a 'failed' record, not a crash."""
     settings: Settings = _worker_state["settings"]
-    data, result = optimize(
-        job.source.read_bytes(),
-        settings,
-        _worker_state["model"],
-        verified if settings.verify else encode_predicted,
-    )
-    job.output.parent.mkdir(parents=True, exist_ok=True)
-    job.output.write_bytes(data)
-    return {"input": str(job.source), "output": str(job.output), **result.as_dict()}
+    paths = {"input": str(job.source), "output": str(job.output)}
+    try:
+        data, result = optimize(
+            job.source.read_bytes(),
+            settings,
+            _worker_state["model"],
+            verified if settings.verify else encode_predicted,
+        )
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        job.output.write_bytes(data)
+    except OSError as exc:
+        return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}
+    return {**paths, **result.as_dict()}
 
 
 def _progress(done: int, total: int, stream: TextIO) -> None:
+    """A bar redrawn in place, on a terminal only (in a log or a pipe it would be noise)."""
     if stream.isatty():
         width = 30
         filled = width * done // max(total, 1)
         stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        stream.write("\n" if done == total else "")
         stream.flush()
 
 
 def summary(records: list[dict[str, object]], skipped: int) -> str:
-    bytes_in = sum(int(r["bytes_in"]) for r in records)
-    bytes_out = sum(int(r["bytes_out"]) for r in records)
+    bytes_in = sum(int(r.get("bytes_in", 0)) for r in records)
+    bytes_out = sum(int(r.get("bytes_out", 0)) for r in records)
     saving = 1 - bytes_out / bytes_in if bytes_in else 0.0
-    outcomes = Counter(f"{r['outcome']}" + (f" ({r['reason']})" if r["outcome"] != "optimized" else "") for r in records)
+    outcomes = Counter(r["outcome"] + ("" if r["outcome"] == "optimized" else f" ({r['reason']})") for r in records)
     lines = [
         f"files: {len(records)} processed, {skipped} already current",
         f"bytes: {bytes_in} -> {bytes_out} (saving {saving:.1%})",
@@ -83,15 +111,12 @@ def summary(records: list[dict[str, object]], skipped: int) -> str:
     return "\n".join(lines)
 
 
-def optimize_command(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
-    jobs = plan(args.paths, args.out)
-    todo = jobs if args.force else [job for job in jobs if not is_current(job)]
-    report = open(args.report, "w", encoding="utf-8") if args.report else None
-    records = []
-    workers = args.jobs or os.cpu_count() or 1
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | None) -> list[dict[str, object]]:
+    """Run the jobs on `workers` processes; each record goes to stdout (and the report) as soon as it is in."""
+    records: list[dict[str, object]] = []
+    if not todo:
+        return records
+    with ProcessPoolExecutor(min(workers, len(todo)), initializer=_init_worker, initargs=(settings,)) as pool:
         for record in pool.map(run_job, todo, chunksize=1):
             records.append(record)
             line = json.dumps(record, sort_keys=True)
@@ -99,10 +124,23 @@ def optimize_command(args: argparse.Namespace) -> int:
             if report:
                 report.write(line + "\n")
             _progress(len(records), len(todo), sys.stderr)
-    if report:
-        report.close()
+    return records
+
+
+def optimize_command(args: argparse.Namespace) -> int:
+    """JSON lines on stdout, progress and summary on stderr. Exit 1 when a file could not be read or written."""
+    settings = Settings.from_env()
+    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
+    try:
+        jobs = plan(args.paths, args.out)
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    todo = jobs if args.force else [job for job in jobs if not is_current(job)]
+    with open(args.report, "w", encoding="utf-8") if args.report else nullcontext() as report:
+        records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report)
     print(summary(records, len(jobs) - len(todo)), file=sys.stderr)
-    return 0
+    return 1 if any(r["outcome"] == FAILED for r in records) else 0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from handler.config import Settings
 from handler.core import Chooser, Result, optimize
 from handler.errors import StorageError
 from handler.model import Model
-from handler.storage import MARKER, Storage
+from handler.storage import MARKER, Fetched, Storage
 
 SKIPPED = "skipped"
 
@@ -54,24 +54,37 @@ def is_own_output(settings: Settings, bucket: str, key: str) -> bool:
     return bucket == settings.output_bucket and key.startswith(settings.output_prefix)
 
 
-def process_object(app: App, bucket: str, key: str) -> Processed:
-    """Optimise s3://bucket/key into the output bucket. Raises StorageError only; bad images are results."""
+def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched | None]:
+    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish and the source."""
     settings = app.settings
     if is_own_output(settings, bucket, key):
-        log.emit("skipped", bucket=bucket, key=key, reason="own-output")
-        return Processed(bucket, key, None, None, skipped="own-output")
+        return Processed(bucket, key, None, None, skipped="own-output"), b"", None
     fetched = app.storage.fetch(bucket, key)
     if MARKER in fetched.metadata:
-        log.emit("skipped", bucket=bucket, key=key, reason="already-optimized")
-        return Processed(bucket, key, None, None, skipped="already-optimized")
+        return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
     data, result = optimize(fetched.data, settings, app.model, app.choose)
-    target_key = output_key(settings, key)
+    return Processed(bucket, key, output_key(settings, key), result), data, fetched
+
+
+def evaluate_object(app: App, bucket: str, key: str) -> Processed:
+    """What process_object would decide for s3://bucket/key (same skip rules, same core call), with nothing
+    written and nothing logged. Raises StorageError only."""
+    return _decide(app, bucket, key)[0]
+
+
+def process_object(app: App, bucket: str, key: str) -> Processed:
+    """Optimise s3://bucket/key into the output bucket. Raises StorageError only; bad images are results."""
+    processed, data, fetched = _decide(app, bucket, key)
+    if fetched is None:
+        log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
+        return processed
+    result = processed.result
     metadata = {**fetched.metadata, MARKER: app.model.version}
     content_type = result.content_type or fetched.content_type
-    app.storage.publish(settings.output_bucket, target_key, data, content_type, metadata, result.tags())
+    app.storage.publish(app.settings.output_bucket, processed.output_key, data, content_type, metadata, result.tags())
     level = logging.WARNING if result.outcome == "rejected" else logging.INFO
-    log.emit("processed", level, bucket=bucket, key=key, output_key=target_key, **result.as_dict())
-    return Processed(bucket, key, target_key, result)
+    log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
+    return processed
 
 
 def process_or_record(app: App, bucket: str, key: str) -> tuple[Processed | None, StorageError | None]:

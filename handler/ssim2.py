@@ -2,17 +2,17 @@
 
 The algorithm, constants and boundary handling follow that package, which is the
 reference the project labels with, rather than libjxl's C++ tool: where the two
-differ (the blur's boundaries, the weights used when an image has fewer than six
-scales) this module does what the Python package does.
+differ (the blur's boundaries, for one) this module does what the Python
+package does.
 
-Speed comes from three things: float32; a 256-entry table for sRGB -> linear;
-and the separable Gaussian blur done as small banded matrix products (BLAS)
-instead of scipy's per-pixel correlation. The second blur pass is fused with the
-SSIM and edge maps column block by column block, so the blurred planes are
-never stored whole.
+Speed comes from float32; a 256-entry table for sRGB -> linear; the separable
+Gaussian blur done as small banded matrix products (BLAS) instead of scipy's
+per-pixel correlation; and working in stripes of 64 columns, so that the blurred
+planes stay in cache and are never stored for the whole image.
 
-``Reference`` keeps the original's per-scale XYB planes, blurred means and
-variances, so scoring many candidates against one original pays for them once.
+``Reference`` keeps the original's per-scale XYB planes, blurred means,
+variances and edge strengths (about 64 bytes per pixel of the original), so
+scoring many candidates against one original pays for them once.
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ _C2 = np.float32(0.0009)
 # whose kernel radius is int(truncate * sigma + 0.5) = 5.
 _SIGMA = 1.5
 _RADIUS = 5
-# Output rows/columns per banded block: big enough for BLAS to be efficient,
-# small enough that the band (2 * _RADIUS extra inputs) wastes little work.
-_BLOCK = 64
+# Outputs per block of the banded blur matrices: big enough for BLAS to be
+# efficient, small enough that the band (2 * _RADIUS extra inputs per block)
+# costs little. Column blocks are also the stripes the per-pixel maps are
+# computed in, and wider ones make fewer, longer numpy calls.
+_ROW_BLOCK = 32
+_COLUMN_BLOCK = 64
 
 _OPSIN_BIAS = 0.0037930732552754493
 _OPSIN = np.array(
@@ -124,29 +127,27 @@ def _downsample(linear: np.ndarray) -> np.ndarray:
 
 
 _OPSIN32 = _OPSIN.astype(np.float32)
-_CBRT_BIAS = np.float32(np.cbrt(_OPSIN_BIAS))
+
+
+# After the cube root, MakePositiveXYB is affine in the three mixed channels:
+# X = 14 * 0.5 (m0 - m1) + 0.42, Y = 0.5 (m0 + m1) + 0.01 and B = (m2 - Y) + 0.55
+# with the Y before its + 0.01; the cube root of the bias, subtracted from
+# each m, cancels in X and B.
+_POSITIVE = np.array([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]], dtype=np.float32)
+_POSITIVE_OFFSET = np.array([[0.42], [0.01 - np.cbrt(_OPSIN_BIAS)], [0.55]], dtype=np.float32)
 
 
 def _xyb(linear: np.ndarray) -> np.ndarray:
-    """Linear RGB (H, 3, W) -> the reference's 'positive' XYB, same layout."""
+    """Linear RGB (H, 3, W) -> the reference's 'positive' XYB, same layout.
+
+    The reference clamps the mixed values at 0 before the cube root; with linear
+    RGB in [0, 1], positive weights and a positive bias they never are below it.
+    """
     mixed = np.matmul(_OPSIN32, linear)  # broadcasts the 3x3 mix over rows
     mixed += np.float32(_OPSIN_BIAS)
-    np.maximum(mixed, 0, out=mixed)
     np.cbrt(mixed, out=mixed)
-    mixed -= _CBRT_BIAS
-    m0, m1, m2 = mixed[:, 0], mixed[:, 1], mixed[:, 2]
-    out = np.empty_like(linear)
-    x, y, b = out[:, 0], out[:, 1], out[:, 2]
-    # MakePositiveXYB: X = 0.5 (m0 - m1) * 14 + 0.42, Y = 0.5 (m0 + m1) + 0.01, B = (m2 - Y) + 0.55,
-    # where the Y inside B is before its + 0.01.
-    np.subtract(m0, m1, out=x)
-    x *= np.float32(0.5 * 14.0)
-    x += np.float32(0.42)
-    np.add(m0, m1, out=y)
-    y *= np.float32(0.5)
-    np.subtract(m2, y, out=b)
-    b += np.float32(0.55)
-    y += np.float32(0.01)
+    out = np.matmul(_POSITIVE, mixed)
+    out += _POSITIVE_OFFSET
     return out
 
 
@@ -172,7 +173,7 @@ class _Band:
 
 
 @lru_cache(maxsize=64)
-def _bands(length: int, mirror: bool) -> tuple[_Band, ...]:
+def _bands(length: int, block: int, mirror: bool) -> tuple[_Band, ...]:
     """The Gaussian blur along an axis of ``length``, as blocks of its banded matrix.
 
     The boundary is folded into the matrices. The reference stores its XYB planes
@@ -182,8 +183,8 @@ def _bands(length: int, mirror: bool) -> tuple[_Band, ...]:
     kernel not renormalised there.
     """
     bands = []
-    for start in range(0, length, _BLOCK):
-        stop = min(start + _BLOCK, length)
+    for start in range(0, length, block):
+        stop = min(start + block, length)
         lo, hi = max(start - _RADIUS, 0), min(stop + _RADIUS, length)
         out_idx = np.repeat(np.arange(start, stop), 2 * _RADIUS + 1)
         src = out_idx + np.tile(np.arange(-_RADIUS, _RADIUS + 1), stop - start)
@@ -200,26 +201,33 @@ def _bands(length: int, mirror: bool) -> tuple[_Band, ...]:
     return tuple(bands)
 
 
+def _stripes(width: int) -> tuple[_Band, ...]:
+    return _bands(width, _COLUMN_BLOCK, False)
+
+
 def _blur_stripe(stripe: np.ndarray, columns: _Band) -> np.ndarray:
-    """Blur (H, N, hi - lo) planes, the input columns of ``columns``, to (H, N, stop - start).
+    """Blur (G, H, 3, hi - lo) planes, the input columns of ``columns``, to (G, H, 3, stop - start).
 
     Both passes are matrix products, which BLAS does far faster than shifted
-    multiply-adds; working one stripe of columns at a time keeps the data in
-    cache and never holds the blurred planes of the whole image.
+    multiply-adds. Working one stripe of columns at a time keeps the data in
+    cache and never holds the blurred planes of the whole image; keeping the G
+    groups apart keeps each group's result contiguous for the per-pixel maps.
     """
-    height, count, width_in = stripe.shape
+    groups, height, channels, width_in = stripe.shape
     width = columns.stop - columns.start
-    horizontal = (stripe.reshape(height * count, width_in) @ columns.matrix.T).reshape(height, count * width)
+    flat = stripe.reshape(-1, width_in)
+    horizontal = (flat @ columns.matrix.T).reshape(groups, height, channels * width)
     out = np.empty_like(horizontal)
-    for rows in _bands(height, mirror=True):
-        np.matmul(rows.matrix, horizontal[rows.lo : rows.hi], out=out[rows.start : rows.stop])
-    return out.reshape(height, count, width)
+    for rows in _bands(height, _ROW_BLOCK, True):
+        np.matmul(rows.matrix, horizontal[:, rows.lo : rows.hi], out=out[:, rows.start : rows.stop])
+    return out.reshape(groups, height, channels, width)
 
 
 def _pool(values: np.ndarray, sums: np.ndarray) -> None:
     """Add per-channel sums of v and v**4 over an (H, 3, w) block into sums[:, 0] and sums[:, 1].
 
-    Columns are summed down in float32 (short, vectorised), the rest in float64.
+    The sums down the rows run in float32, vectorised across the stripe; the
+    3 x w partial sums are then added in float64.
     """
     square = values * values
     sums[:, 0] += values.sum(axis=0).sum(axis=1, dtype=np.float64)
@@ -233,74 +241,94 @@ class _RefScale:
     xyb: np.ndarray  # (H, 3, W)
     mu: list[np.ndarray]  # blurred xyb, per stripe (H, 3, w)
     variance_c2: list[np.ndarray]  # sigma^2 + C2
-    inv_edge: list[np.ndarray]  # 1 / (1 + |xyb - mu|)
+    edge: list[np.ndarray]  # 1 + |xyb - mu|
 
 
 def _reference_scale(xyb: np.ndarray) -> _RefScale:
+    height = xyb.shape[0]
     scale = _RefScale(xyb, [], [], [])
-    for columns in _bands(xyb.shape[2], mirror=False):
+    for columns in _stripes(xyb.shape[2]):
         window = xyb[:, :, columns.lo : columns.hi]
-        blurred = _blur_stripe(np.concatenate([window, window * window], axis=1), columns)
-        mu, variance = blurred[:, :3], blurred[:, 3:]
+        stripe = np.empty((2, height, 3, window.shape[2]), dtype=np.float32)
+        stripe[0] = window
+        np.multiply(window, window, out=stripe[1])
+        mu, variance = _blur_stripe(stripe, columns)
         variance -= mu * mu
         variance += _C2
-        inv_edge = np.abs(xyb[:, :, columns.start : columns.stop] - mu)
-        inv_edge += np.float32(1.0)
-        np.reciprocal(inv_edge, out=inv_edge)
+        edge = np.abs(xyb[:, :, columns.start : columns.stop] - mu)
+        edge += np.float32(1.0)
         scale.mu.append(mu)
         scale.variance_c2.append(variance)
-        scale.inv_edge.append(inv_edge)
+        scale.edge.append(edge)
     return scale
 
 
-def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
-    """The 18 pooled numbers of one scale, as (channel, norm L1/L4, map ssim/artifact/detail).
+def _ssim_map(
+    mu1: np.ndarray, variance1_c2: np.ndarray, dmu: np.ndarray, blurred_delta_sq: np.ndarray, square2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The SSIM error map d and the candidate's blurred planes mu2, for one stripe.
 
-    The reference computes the SSIM map as
-        d = 1 - (1 - (mu1 - mu2)^2) * (2 cov + C2) / (var1 + var2 + C2).
-    At high quality d is ~1e-4, and var and cov, each a difference of two
+    The reference computes
+        d = max(0, 1 - (1 - (mu1 - mu2)^2) * (2 cov + C2) / (var1 + var2 + C2)).
+    At high quality d is ~1e-4, while var and cov, each a difference of two
     numbers near 0.5, carry float32 rounding of ~1e-7, about 1e-4 of C2: the
     map would be mostly noise. With delta = x1 - x2, var1 + var2 - 2 cov equals
     var(delta) = blur(delta^2) - blur(delta)^2, computed from small numbers, so
         d = dmu^2 + (1 - dmu^2) * var(delta) / (var1 + var2 + C2),   dmu = blur(delta),
     is the same quantity with its rounding relative to d itself.
+    ``blurred_delta_sq`` is overwritten.
     """
-    height = xyb.shape[0]
+    mu2 = mu1 - dmu
+    denom = mu2 * mu2
+    np.subtract(square2, denom, out=denom)  # var2
+    denom += variance1_c2
+    dmu_sq = dmu * dmu
+    d = np.subtract(blurred_delta_sq, dmu_sq, out=blurred_delta_sq)  # var(delta)
+    d /= denom
+    d *= np.float32(1.0) - dmu_sq
+    d += dmu_sq
+    np.maximum(d, 0, out=d)
+    return d, mu2
+
+
+def _edge_ratio(x2: np.ndarray, mu2: np.ndarray, edge1: np.ndarray) -> np.ndarray:
+    """(1 + |x2 - mu2|) / (1 + |x1 - mu1|) - 1 for one stripe.
+
+    Above 0 the candidate has structure the original lacks (ringing, blocking),
+    below 0 it lost the original's detail (blur). Divided, as in the reference,
+    so that an unchanged pixel gives exactly 0 and an identical image exactly 100.
+    """
+    ratio = x2 - mu2
+    np.abs(ratio, out=ratio)
+    ratio += np.float32(1.0)
+    ratio /= edge1
+    ratio -= np.float32(1.0)
+    return ratio
+
+
+def _candidate_stripe(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """The planes to blur for one stripe: delta = x1 - x2, delta^2 and x2^2, as (3, H, 3, w)."""
+    stripe = np.empty((3, *x1.shape), dtype=np.float32)
+    np.subtract(x1, x2, out=stripe[0])
+    np.multiply(stripe[0], stripe[0], out=stripe[1])
+    np.multiply(x2, x2, out=stripe[2])
+    return stripe
+
+
+def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
+    """The 18 pooled numbers of one scale, as (channel, norm L1/L4, map ssim/artifact/detail lost)."""
     sums = np.zeros((3, 2, 3), dtype=np.float64)
-    for i, columns in enumerate(_bands(xyb.shape[2], mirror=False)):
-        x1, x2 = ref.xyb[:, :, columns.lo : columns.hi], xyb[:, :, columns.lo : columns.hi]
-        stripe = np.empty((height, 9, x1.shape[2]), dtype=np.float32)
-        delta = np.subtract(x1, x2, out=stripe[:, 0:3])
-        np.multiply(delta, delta, out=stripe[:, 3:6])
-        np.multiply(x2, x2, out=stripe[:, 6:9])
-        blurred = _blur_stripe(stripe, columns)
-        dmu, delta_sq, square2 = blurred[:, 0:3], blurred[:, 3:6], blurred[:, 6:9]
-        mu2 = ref.mu[i] - dmu
-
-        denom = mu2 * mu2
-        np.subtract(square2, denom, out=denom)
-        denom += ref.variance_c2[i]
-        dmu_sq = dmu * dmu
-        d = np.subtract(delta_sq, dmu_sq, out=delta_sq)  # var(delta)
-        d /= denom
-        d *= np.float32(1.0) - dmu_sq
-        d += dmu_sq
-        np.maximum(d, 0, out=d)
+    for i, columns in enumerate(_stripes(xyb.shape[2])):
+        window = slice(columns.lo, columns.hi)
+        stripe = _candidate_stripe(ref.xyb[:, :, window], xyb[:, :, window])
+        dmu, delta_sq, square2 = _blur_stripe(stripe, columns)
+        d, mu2 = _ssim_map(ref.mu[i], ref.variance_c2[i], dmu, delta_sq, square2)
         _pool(d, sums[:, :, 0])
-
-        # Edges: a ratio above 1 means structure the original lacks (ringing,
-        # blocking), below 1 detail it lost (blur).
-        excess = xyb[:, :, columns.start : columns.stop] - mu2
-        np.abs(excess, out=excess)
-        excess += np.float32(1.0)
-        excess *= ref.inv_edge[i]
-        excess -= np.float32(1.0)
-        artifact = np.maximum(excess, 0)
+        ratio = _edge_ratio(xyb[:, :, columns.start : columns.stop], mu2, ref.edge[i])
+        artifact = np.maximum(ratio, 0)
         _pool(artifact, sums[:, :, 1])
-        lost = np.subtract(artifact, excess, out=excess)  # max(-excess, 0)
-        _pool(lost, sums[:, :, 2])
-
-    sums /= height * xyb.shape[2]
+        _pool(np.subtract(artifact, ratio, out=ratio), sums[:, :, 2])  # max(-ratio, 0)
+    sums /= xyb.shape[0] * xyb.shape[2]
     sums[:, 1] **= 0.25
     return sums
 
@@ -308,9 +336,9 @@ def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
 def _final_score(features: list[np.ndarray]) -> float:
     """Weighted sum and the fitted nonlinearity of the reference's Msssim.score().
 
-    Like the reference (and libjxl), weights are consumed in order channel, scale,
-    norm, map; with fewer than six scales the later weights simply shift onto
-    the scales that exist instead of being skipped.
+    As in the reference, weights are consumed in the order channel, scale, norm,
+    map: with fewer than six scales (a side under 225 pixels) later weights
+    shift onto the scales that exist rather than the missing ones being skipped.
     """
     if not features:
         return 100.0

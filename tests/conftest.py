@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
+from botocore.config import Config
 from PIL import Image
 
+from handler import app as wiring
 from handler.config import Settings
 from handler.model import Linear, Model
-from scripts.s3server import moto_server, point_boto3_at
+from handler.service import App
+from handler.storage import Storage
+from scripts.s3server import free_port, moto_server, point_boto3_at
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PHOTOS = FIXTURES / "photos"
@@ -65,3 +70,20 @@ def buckets(s3_url: str) -> tuple[str, str]:
     s3.create_bucket(Bucket=upload)
     s3.create_bucket(Bucket=output)
     return upload, output
+
+
+@pytest.fixture
+def app(buckets: tuple[str, str]) -> App:
+    """The app as the Lambda entry points build it, wired to the fresh pair of buckets on the local server."""
+    upload, output = buckets
+    return wiring.build(Settings(upload_bucket=upload, output_bucket=output))
+
+
+def unreachable(app: App) -> App:
+    """The app with its storage pointed at a port nobody listens on: every S3 call fails transiently."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    return replace(app, storage=Storage(client))

@@ -30,7 +30,7 @@ def label(path: Path, root: Path) -> list[dict[str, object]]:
         return []
     curve = Curve(item.pixels, SUBSAMPLING)
     for target in PRESETS:
-        oracle_quality(curve, target)
+        oracle_quality(curve, target, curve.scores())
     return [
         {"name": item.name, "subsampling": SUBSAMPLING, "quality": q, "score": round(s, 3), "bytes": b}
         for q, (s, b) in sorted(curve.points.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 from PIL import Image
@@ -14,17 +14,35 @@ from handler.ssim2 import Reference
 LOWEST, HIGHEST = 1, 100
 
 
-def oracle_quality(score: Callable[[int], float], target: float, low: int = LOWEST, high: int = HIGHEST) -> int | None:
-    """Smallest quality in [low, high] reaching `target` (score taken as rising with quality); None if none does."""
-    if score(high) < target:
+def _probe(lo: tuple[int, float] | None, hi: tuple[int, float], target: float) -> int:
+    """Next quality to try inside the bracket: interpolated on the scores where both ends are known."""
+    if lo is None:
+        return (LOWEST + hi[0]) // 2
+    (q0, s0), (q1, s1) = lo, hi
+    guess = q0 + (target - s0) * (q1 - q0) / (s1 - s0) if s1 > s0 else (q0 + q1) / 2
+    return min(max(round(guess), q0 + 1), q1 - 1)
+
+
+def oracle_quality(score: Callable[[int], float], target: float, known: Mapping[int, float] | None = None,
+                   low: int = LOWEST, high: int = HIGHEST) -> int | None:
+    """Smallest quality in [low, high] reaching `target`, taking the score as rising with quality.
+
+    A bracketing search: the bracket is narrowed with every known point, and the next probe is
+    interpolated between its ends, so that one image's four targets cost about a dozen encodes
+    instead of four full binary searches. None if even `high` does not reach the target.
+    """
+    points = dict(known or {})
+    points[high] = score(high)
+    if points[high] < target:
         return None
-    while low < high:
-        middle = (low + high) // 2
-        if score(middle) >= target:
-            high = middle
-        else:
-            low = middle + 1
-    return high
+    while True:
+        passing = min(q for q, s in points.items() if s >= target and low <= q <= high)
+        failing = [q for q, s in points.items() if s < target and low <= q < passing]
+        lo = (max(failing), points[max(failing)]) if failing else None
+        if passing == low or (lo is not None and passing - lo[0] == 1):
+            return passing
+        probe = _probe(lo, (passing, points[passing]), target)
+        points[probe] = score(probe)
 
 
 class Curve:
@@ -35,6 +53,9 @@ class Curve:
         self.subsampling = subsampling
         self._reference = Reference(np.asarray(pixels.convert("RGB")))
         self.points: dict[int, tuple[float, int]] = {}
+
+    def scores(self) -> dict[int, float]:
+        return {q: score for q, (score, _) in self.points.items()}
 
     def encoded(self, quality: int) -> bytes:
         return px.encode(self.pixels, quality, self.subsampling, {})

@@ -66,8 +66,8 @@ def curves(subsampling: str = SUBSAMPLING) -> dict[str, dict[int, float]]:
 
 
 def labels(points: dict[int, float], target: int) -> int | None:
-    """The oracle quality, replayed from the stored points (the search visits only stored qualities)."""
-    return oracle_quality(points.__getitem__, target)
+    """The oracle quality, replayed from the stored points (labelling closed every target's bracket)."""
+    return oracle_quality(points.__getitem__, target, points)
 
 
 def table(subsampling: str = SUBSAMPLING) -> Table:

@@ -10,20 +10,12 @@ import boto3
 import pytest
 from PIL import Image
 
-from handler import app as wiring
 from handler import s3_event
-from handler.config import Settings
 from handler.storage import MARKER
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, encoded, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def app(buckets):
-    upload, output = buckets
-    return wiring.build(Settings(upload_bucket=upload, output_bucket=output))
 
 
 def upload(bucket: str, key: str, data: bytes, **extra) -> dict:

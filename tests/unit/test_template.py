@@ -139,6 +139,20 @@ def _allow_statements(deployed: dict) -> list[tuple[str, dict]]:
     return found
 
 
+def _grants(deployed: dict, role: str) -> set[tuple[str, str]]:
+    """(action, rendered resource) for every pair an Allow statement of that role grants."""
+    return {
+        (action, str(resource))
+        for owner, statement in _allow_statements(deployed) if owner == role
+        for action in _listed(statement["Action"])
+        for resource in _listed(_render(statement["Resource"]))
+    }
+
+
+def _in_bucket(resource: str, bucket_arn: str) -> bool:
+    return resource == bucket_arn or resource.startswith(bucket_arn + "/")
+
+
 def _run(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION=REGION)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -191,11 +205,23 @@ def test_every_function_runs_python_3_12_on_x86_64(template: dict) -> None:
 
 def test_memory_and_timeout_are_set_once_in_globals(template: dict) -> None:
     function_globals = template["Globals"]["Function"]
-    assert function_globals["MemorySize"] == 2048
-    assert function_globals["Timeout"] == 120
+    assert function_globals["MemorySize"] == 1769  # where Lambda gives one full vCPU
+    assert function_globals["Timeout"] == 60
     for name, function in _functions(template).items():
         assert "MemorySize" not in function["Properties"], name
         assert "Timeout" not in function["Properties"], name
+    assert "python -m bench.runtime" in TEMPLATE.read_text(), "the figures should cite where they come from"
+
+
+def test_memory_covers_the_measured_peak_scaled_to_the_largest_input_allowed(template: dict) -> None:
+    results = ROOT / "bench" / "results" / "runtime.md"
+    text = results.read_text() if results.exists() else ""
+    peak = re.search(r"(\d+) MP JPEG: peak memory[^|]*\|\s*(\d+) MB", text)
+    if peak is None:
+        pytest.skip("no peak memory in bench/results/runtime.md (python -m bench.runtime writes it)")
+    megapixels, megabytes = int(peak.group(1)), int(peak.group(2))
+    max_pixels = int(template["Parameters"]["MaxPixels"]["Default"])
+    assert megabytes * max_pixels / (megapixels * 1e6) < template["Globals"]["Function"]["MemorySize"]
 
 
 def test_every_function_is_packaged_by_build_mk_from_the_repository_root(template: dict) -> None:
@@ -281,13 +307,7 @@ def test_no_role_may_write_to_the_upload_bucket(deployed: dict) -> None:
 
 def test_every_function_may_read_the_upload_bucket_and_write_tagged_outputs(deployed: dict) -> None:
     for function in ENTRY_POINTS:
-        role = deployed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
-        granted = {
-            (action, str(resource))
-            for owner, statement in _allow_statements(deployed) if owner == role
-            for action in _listed(statement["Action"])
-            for resource in _listed(_render(statement["Resource"]))
-        }
+        granted = _grants(deployed, deployed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0])
         assert ("s3:GetObject", UPLOAD_ARN + "/*") in granted, function
         assert ("s3:PutObject", OUTPUT_ARN + "/*") in granted, function
         assert ("s3:PutObjectTagging", OUTPUT_ARN + "/*") in granted, function
@@ -302,6 +322,44 @@ def test_batch_operations_role_can_only_invoke_the_batch_function_and_handle_man
         if owner == "BatchOperationsRole" and "lambda:InvokeFunction" in _listed(s["Action"])
     ]
     assert invokes == ["<BatchFunction.Arn>"]
+
+
+def test_batch_operations_role_reads_manifests_and_writes_reports_only_under_the_output_bucket(deployed: dict) -> None:
+    granted = _grants(deployed, "BatchOperationsRole")
+    assert {(action, resource) for action, resource in granted if action.startswith("s3:")} == {
+        ("s3:GetObject", OUTPUT_ARN + "/batch-manifests/*"),
+        ("s3:GetObjectVersion", OUTPUT_ARN + "/batch-manifests/*"),
+        ("s3:PutObject", OUTPUT_ARN + "/batch-reports/*"),
+        ("s3:GetBucketLocation", OUTPUT_ARN),
+    }
+    # A LambdaInvoke job only invokes the function, which reads the objects with its own role.
+    assert not [resource for _, resource in granted if _in_bucket(resource, UPLOAD_ARN)]
+
+
+def test_manifests_and_reports_sit_where_no_trigger_fires_and_no_function_reads(template: dict, deployed: dict) -> None:
+    triggering = {
+        event["Properties"]["Bucket"]["Ref"]
+        for function in _functions(template).values()
+        for event in function["Properties"].get("Events", {}).values() if event["Type"] == "S3"
+    }
+    assert triggering == {"UploadBucket"}
+    assert "NotificationConfiguration" not in template["Resources"]["OutputBucket"]["Properties"]
+    for function in ENTRY_POINTS:
+        granted = _grants(deployed, deployed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0])
+        reads = [(a, r) for a, r in granted if a.startswith(("s3:Get", "s3:List")) and _in_bucket(r, OUTPUT_ARN)]
+        assert not reads, f"{function} reads the output bucket: {reads}"
+
+
+def test_s3_inventory_of_the_upload_bucket_alone_may_deliver_under_batch_manifests(template: dict) -> None:
+    statements = template["Resources"]["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (inventory,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert inventory["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert _listed(inventory["Action"]) == ["s3:PutObject"]
+    assert _render(inventory["Resource"]) == OUTPUT_ARN + "/batch-manifests/inventory/*"
+    assert _render(inventory["Condition"]) == {
+        "ArnLike": {"aws:SourceArn": UPLOAD_ARN},
+        "StringEquals": {"aws:SourceAccount": RENDERED["AWS::AccountId"], "s3:x-amz-acl": "bucket-owner-full-control"},
+    }
 
 
 def test_both_buckets_block_public_access_encrypt_and_refuse_plain_http(template: dict) -> None:
@@ -349,6 +407,18 @@ def test_api_auth_chooses_between_iam_signing_and_an_api_key(
         made = [r for r in resources.values() if r["Type"] == kind]
         assert len(made) == 1, kind
         assert _holds(template, made[0]["Condition"], ApiAuth=api_auth) is with_key, kind
+
+
+def test_a_request_too_large_for_api_gateway_is_a_json_413_pointing_at_the_upload_bucket(deployed: dict) -> None:
+    body = deployed["Resources"]["OptimizeApi"]["Properties"]["Body"]
+    too_large = body["x-amazon-apigateway-gateway-responses"]["REQUEST_TOO_LARGE"]
+    assert too_large["statusCode"] == "413"
+    assert too_large["responseParameters"] == {"gatewayresponse.header.Content-Type": "'application/json'"}
+    template = _render(too_large["responseTemplates"]["application/json"])
+    assert "$" not in template  # API Gateway would substitute $context... variables
+    answer = json.loads(template)
+    assert set(answer) == {"error", "detail"} and answer["error"] == "too-large"  # as the function's own 413
+    assert "s3://upload-bucket/" in answer["detail"]
 
 
 def test_api_returns_binary_for_any_accept_header(deployed: dict) -> None:

@@ -1,0 +1,109 @@
+"""Entry point for S3 Batch Operations (LambdaInvoke, invocation schema 1.0 or 2.0): the backfill of objects
+already in the upload bucket, each task through service.process_object like an upload.
+
+Result codes: Succeeded whenever the object was handled and recorded (optimized, original kept, rejected or
+skipped); PermanentFailure where retrying cannot help (missing object, access denied, a bucket other than the
+upload bucket, bad job arguments); TemporaryFailure where S3 failed transiently, so that Batch retries the task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+from urllib.parse import unquote_plus
+
+from handler import log
+from handler.app import app
+from handler.config import ConfigError
+from handler.service import App, process_or_record
+
+app()  # settings and model at import time: the cold start pays once, not the first task
+
+SUCCEEDED = "Succeeded"
+TEMPORARY_FAILURE = "TemporaryFailure"
+PERMANENT_FAILURE = "PermanentFailure"
+SCHEMA_VERSIONS = ("1.0", "2.0")
+USER_ARGUMENTS = ("target",)
+"""Schema 2.0 jobs may set these (as strings) in the LambdaInvoke operation's UserArguments."""
+SUMMARY_FIELDS = ("outcome", "reason", "quality", "bytes_in", "bytes_out")
+"""What a Succeeded task's resultString says."""
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    bucket: str
+    key: str
+
+    @classmethod
+    def of(cls, task: Mapping[str, Any]) -> Task:
+        """Schema 2.0 names the bucket (s3Bucket), 1.0 gives its ARN (s3BucketArn, arn:aws:s3:::name).
+
+        Keys arrive URL-encoded as S3 Inventory reports and event notifications encode them, a space as '+'
+        and a '+' as %2B, so unquote_plus (as AWS's Python example for Batch Operations and Powertools do).
+        """
+        bucket = task.get("s3Bucket") or str(task["s3BucketArn"]).split(":::", 1)[-1]
+        return cls(task["taskId"], bucket, unquote_plus(task["s3Key"]))
+
+
+def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
+    return handle(app(), event)
+
+
+def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
+    """One result per task, in the response schema Batch Operations expects."""
+    version = event.get("invocationSchemaVersion")
+    if version not in SCHEMA_VERSIONS:
+        raise ValueError(f"invocationSchemaVersion {version!r} is not one of {SCHEMA_VERSIONS}")
+    tasks = [Task.of(task) for task in event.get("tasks", [])]
+    try:
+        job_app = with_user_arguments(app, (event.get("job") or {}).get("userArguments") or {})
+    except ConfigError as exc:
+        log.emit("failed", logging.ERROR, reason="bad-user-arguments", detail=str(exc))
+        failed = {"outcome": "failed", "reason": "bad-user-arguments", "detail": str(exc)}
+        results = [answer(task, PERMANENT_FAILURE, **failed) for task in tasks]
+    else:
+        results = [run(job_app, task) for task in tasks]
+    return {
+        "invocationSchemaVersion": version,
+        "treatMissingKeysAs": PERMANENT_FAILURE,
+        "invocationId": event["invocationId"],
+        "results": results,
+    }
+
+
+def with_user_arguments(app: App, arguments: Mapping[str, str]) -> App:
+    """The app with this job's UserArguments applied; ConfigError for an unknown or invalid one."""
+    unknown = sorted(set(arguments) - set(USER_ARGUMENTS))
+    if unknown:
+        raise ConfigError(f"unknown user arguments {', '.join(unknown)}; known: {', '.join(USER_ARGUMENTS)}")
+    if "target" not in arguments:
+        return app
+    try:
+        target = int(arguments["target"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"target={arguments['target']!r} is not a number") from exc
+    return replace(app, settings=replace(app.settings, target=target))
+
+
+def run(app: App, task: Task) -> dict[str, str]:
+    upload_bucket = app.settings.upload_bucket
+    if task.bucket != upload_bucket:
+        log.emit("failed", logging.WARNING, bucket=task.bucket, key=task.key, reason="foreign-bucket")
+        return answer(task, PERMANENT_FAILURE, outcome="failed", reason="foreign-bucket",
+                      detail=f"only s3://{upload_bucket} is processed")
+    processed, error = process_or_record(app, task.bucket, task.key)
+    if error is not None:
+        code = TEMPORARY_FAILURE if error.transient else PERMANENT_FAILURE
+        return answer(task, code, outcome="failed", reason=error.reason)
+    record = processed.as_dict()
+    return answer(task, SUCCEEDED, **{field: record.get(field) for field in SUMMARY_FIELDS})
+
+
+def answer(task: Task, code: str, **summary: object) -> dict[str, str]:
+    """A task's result. resultString is short compact JSON (the completion report row already names the
+    bucket and key, and Batch truncates long strings)."""
+    fields = {k: v for k, v in summary.items() if v is not None}
+    return {"taskId": task.task_id, "resultCode": code, "resultString": json.dumps(fields, separators=(",", ":"))}

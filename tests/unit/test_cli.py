@@ -1,0 +1,164 @@
+"""The bulk command line: `python -m handler optimize PATH... --out DIR` on a small folder tree."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from handler.cli import main
+from tests.conftest import encoded, photo_like
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    records: list[dict]
+    stderr: str
+
+    def by_input(self) -> dict[str, dict]:
+        return {Path(r["input"]).name: r for r in self.records}
+
+
+def run(*args: str | Path) -> Run:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(["optimize", *map(str, args), "--jobs", "2"])
+    return Run(code, [json.loads(line) for line in stdout.getvalue().splitlines()], stderr.getvalue())
+
+
+def make_tree(root: Path) -> Path:
+    """photos/a.jpg, photos/trip/b.png, photos/trip/notes.txt"""
+    (root / "photos" / "trip").mkdir(parents=True)
+    (root / "photos" / "a.jpg").write_bytes(encoded(photo_like(96, 64, seed=1), quality=97))
+    (root / "photos" / "trip" / "b.png").write_bytes(encoded(photo_like(96, 64, seed=2), "PNG"))
+    (root / "photos" / "trip" / "notes.txt").write_text("not an image")
+    return root / "photos"
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory) -> tuple[Path, Path, Run]:
+    """One run over a fresh tree, shared by the tests that only read what it did."""
+    root = tmp_path_factory.mktemp("cli")
+    source, out = make_tree(root), root / "out"
+    return source, out, run(source, "--out", out, "--report", root / "report.jsonl")
+
+
+@pytest.fixture
+def tree(tmp_path) -> tuple[Path, Path]:
+    return make_tree(tmp_path), tmp_path / "out"
+
+
+def test_outputs_mirror_the_input_tree_including_sub_folders(first):
+    _, out, result = first
+    assert result.code == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "a.jpg",
+        "trip/b.png",
+        "trip/notes.txt",
+    ]
+
+
+def test_every_json_line_carries_input_output_quality_bpp_bytes_and_outcome(first):
+    source, out, result = first
+    records = result.by_input()
+    assert set(records) == {"a.jpg", "b.png", "notes.txt"}
+    for record in records.values():
+        assert {"input", "output", "quality", "bpp", "bytes_in", "bytes_out", "outcome"} <= set(record)
+        assert len(Path(record["output"]).read_bytes()) == record["bytes_out"]
+    a = records["a.jpg"]
+    assert (a["input"], a["output"]) == (str(source / "a.jpg"), str(out / "a.jpg"))
+    assert a["outcome"] == "optimized" and a["quality"] is not None and a["bytes_out"] < a["bytes_in"]
+    assert records["notes.txt"]["outcome"] == "rejected"
+
+
+def test_a_non_image_is_copied_unchanged_and_recorded_as_rejected(first):
+    source, out, result = first
+    assert (out / "trip" / "notes.txt").read_bytes() == (source / "trip" / "notes.txt").read_bytes()
+    assert result.by_input()["notes.txt"]["reason"] == "not-an-image"
+
+
+def test_the_report_file_holds_the_same_json_lines_as_stdout(first):
+    source, _, result = first
+    report = source.parent / "report.jsonl"
+    assert [json.loads(line) for line in report.read_text().splitlines()] == result.records
+
+
+def test_the_summary_on_stderr_counts_files_bytes_and_outcomes_by_kind(first):
+    _, _, result = first
+    bytes_in = sum(r["bytes_in"] for r in result.records)
+    bytes_out = sum(r["bytes_out"] for r in result.records)
+    assert "files: 3 processed, 0 already current" in result.stderr
+    assert f"bytes: {bytes_in} -> {bytes_out}" in result.stderr
+    optimized = sum(r["outcome"] == "optimized" for r in result.records)
+    assert f"      {optimized}  optimized\n" in result.stderr
+    assert "      1  rejected (not-an-image)\n" in result.stderr
+    assert not any(line.startswith("{") for line in result.stderr.splitlines())
+
+
+def test_a_second_run_skips_inputs_whose_output_is_current(tree):
+    source, out = tree
+    run(source, "--out", out)
+    again = run(source, "--out", out)
+    assert again.code == 0 and again.records == []
+    assert "files: 0 processed, 3 already current" in again.stderr
+
+
+def test_an_input_changed_after_its_output_was_written_is_redone(tree):
+    source, out = tree
+    run(source, "--out", out)
+    later = (out / "a.jpg").stat().st_mtime + 10
+    os.utime(source / "a.jpg", (later, later))
+    again = run(source, "--out", out)
+    assert [Path(r["input"]).name for r in again.records] == ["a.jpg"]
+
+
+def test_force_redoes_outputs_that_are_current(tree):
+    source, out = tree
+    run(source, "--out", out)
+    again = run(source, "--out", out, "--force")
+    assert len(again.records) == 3
+    assert "files: 3 processed, 0 already current" in again.stderr
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back_as_input(tree):
+    source, _ = tree
+    run(source, "--out", source / "optimized")
+    again = run(source, "--out", source / "optimized", "--force")
+    assert sorted(Path(r["input"]).name for r in again.records) == ["a.jpg", "b.png", "notes.txt"]
+
+
+def test_a_file_argument_lands_at_the_top_of_the_output_folder(tree):
+    source, out = tree
+    result = run(source / "trip" / "b.png", "--out", out)
+    assert result.records[0]["output"] == str(out / "b.png") and (out / "b.png").exists()
+
+
+def test_two_inputs_meant_for_one_output_stop_the_run_before_anything_is_written(tree, tmp_path):
+    source, out = tree
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.jpg").write_bytes((source / "a.jpg").read_bytes())
+    result = run(source, other, "--out", out)
+    assert result.code == 2 and "would both be written to" in result.stderr
+    assert not out.exists()
+
+
+def test_a_missing_input_is_an_error(tmp_path):
+    result = run(tmp_path / "nowhere", "--out", tmp_path / "out")
+    assert result.code == 2 and "no such file or folder" in result.stderr
+
+
+def test_a_file_that_cannot_be_written_is_a_failed_record_the_others_go_on_and_the_status_is_1(tree):
+    source, out = tree
+    (out / "a.jpg").mkdir(parents=True)  # a folder where the output file should go
+    result = run(source, "--out", out, "--force")
+    records = result.by_input()
+    assert result.code == 1 and (records["a.jpg"]["outcome"], records["a.jpg"]["reason"]) == ("failed", "io-error")
+    assert records["b.png"]["outcome"] != "failed" and (out / "trip" / "b.png").exists()
+    assert "      1  failed (io-error)\n" in result.stderr
