@@ -65,14 +65,15 @@ def baseline(data: bytes) -> float:
     return time.perf_counter() - start
 
 
+def fixed(item: corpus.Item, quality: int) -> bytes:
+    """The image at `quality`, with its metadata kept as the function keeps it, so sizes compare."""
+    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep"))
+
+
 def oracle(item: corpus.Item, target: int) -> tuple[bytes, int | None]:
     curve = Curve(item.pixels, "4:2:0")
     quality = oracle_quality(curve, target, curve.scores())
-    return (curve.encoded(quality) if quality is not None else b""), quality
-
-
-def fixed(item: corpus.Item, quality: int) -> bytes:
-    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep"))
+    return (fixed(item, quality) if quality is not None else b""), quality
 
 
 def outputs(item: corpus.Item, data: bytes, target: int) -> dict[str, tuple[bytes, int | None, float]]:
@@ -121,10 +122,10 @@ def measure(path: Path) -> list[dict[str, object]]:
     return rows
 
 
-def held_out(corpus_dir: Path, limit: int | None) -> list[Path]:
-    """The held-out images, one per picture (copies with other EXIF count once)."""
+def pictures(corpus_dir: Path, split: str, limit: int | None) -> list[Path]:
+    """The split's images, one per picture (copies with other EXIF count once)."""
     with IMAGES.open() as f:
-        by_hash = {row["pixel_hash"]: row["name"] for row in csv.DictReader(f) if row["split"] == "test"}
+        by_hash = {row["pixel_hash"]: row["name"] for row in csv.DictReader(f) if row["split"] == split}
     paths = sorted(corpus_dir / name for name in by_hash.values())
     return paths[:limit] if limit else paths
 
@@ -150,7 +151,7 @@ def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
     return lines + [""]
 
 
-def plots(rows: list[dict[str, object]], target: int) -> list[str]:
+def plots(rows: list[dict[str, object]], target: int, results: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,7 +168,7 @@ def plots(rows: list[dict[str, object]], target: int) -> list[str]:
     ax.set(xlabel="oracle quality", ylabel="chosen quality", title=f"Chosen vs oracle quality, target {target}",
            xlim=(0, 101), ylim=(0, 101))
     ax.legend()
-    scatter = RESULTS / f"quality-vs-oracle-{target}.png"
+    scatter = results / f"quality-vs-oracle-{target}.png"
     fig.savefig(scatter, dpi=90, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -176,7 +177,7 @@ def plots(rows: list[dict[str, object]], target: int) -> list[str]:
         ax.plot(savings, label=method)
     ax.set(xlabel="image (sorted by saving)", ylabel="saving vs input", title=f"Saving per image, target {target}")
     ax.legend()
-    saving = RESULTS / f"saving-per-image-{target}.png"
+    saving = results / f"saving-per-image-{target}.png"
     fig.savefig(saving, dpi=90, bbox_inches="tight")
     plt.close(fig)
     return [f"![chosen vs oracle]({scatter.name}) ![saving per image]({saving.name})", ""]
@@ -188,26 +189,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", type=int, nargs="+", default=list(PRESETS))
     parser.add_argument("--reference-target", type=int, default=80,
                         help="also score this target's outputs with the PyPI reference (slow); 0 for none")
-    parser.add_argument("--limit", type=int, help="only the first N held-out images (a quick look)")
+    parser.add_argument("--limit", type=int, help="only the first N images (a quick look)")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="test (held out: the figures to report) or train (to tune on)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
-    paths = held_out(args.corpus, args.limit)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    paths = pictures(args.corpus, args.split, args.limit)
+    results = RESULTS if args.split == "test" else RESULTS / "train"
+    results.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     with Pool(args.jobs, _init, (args.corpus, args.targets, args.reference_target or None)) as pool:
         for count, found in enumerate(pool.imap_unordered(measure, paths), 1):
             rows += found
             print(f"{count}/{len(paths)}", flush=True)
-    with (RESULTS / "quality-rows.csv").open("w", newline="") as f:
+    with (results / "quality-rows.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, ROW_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     lines = ["# Choosing the quality: oracle, model, seed, fixed", "",
              f"Command: `make bench` (`python -m bench.quality --targets {' '.join(map(str, args.targets))}`), "
-             f"{len(paths)} held-out images of {args.corpus.name}/, {args.jobs} worker processes.", ""]
+             f"{len(paths)} pictures of the {args.split} split of {args.corpus.name}/, {args.jobs} worker processes.", ""]
     for target in args.targets:
-        lines += summarize(rows, target) + plots(rows, target)
-    (RESULTS / "quality.md").write_text("\n".join(lines))
+        lines += summarize(rows, target) + plots(rows, target, results)
+    (results / "quality.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

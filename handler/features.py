@@ -22,7 +22,7 @@ FEATURES = (
 )
 """Every feature a model may use; a model names the subset it was trained on."""
 
-_ANALYSIS_SIDE = 512
+_ANALYSIS_SIDE = 384
 """Content measures are taken on a copy at most this many pixels across: cheap, and stable across sizes."""
 
 
@@ -37,11 +37,14 @@ def _analysis_copy(pixels: Image.Image) -> np.ndarray:
 
 
 def _block_std(luma: np.ndarray) -> np.ndarray:
+    """Standard deviation of each 8x8 block, from block sums of x and x^2 (numpy's std is 5x slower)."""
     h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
     if h == 0 or w == 0:
         return np.array([float(luma.std())], dtype=np.float32)
-    blocks = luma[:h, :w].reshape(h // 8, 8, w // 8, 8)
-    return blocks.std(axis=(1, 3)).ravel()
+    blocks = luma[:h, :w]
+    mean = blocks.reshape(h // 8, 8, w // 8, 8).sum(axis=(1, 3)) / 64
+    square = (blocks * blocks).reshape(h // 8, 8, w // 8, 8).sum(axis=(1, 3)) / 64
+    return np.sqrt(np.maximum(square - mean * mean, 0)).ravel()
 
 
 def content_measures(pixels: Image.Image) -> dict[str, float]:
@@ -51,7 +54,7 @@ def content_measures(pixels: Image.Image) -> dict[str, float]:
     stds = _block_std(luma)
     gx = np.abs(np.diff(luma, axis=1)).mean() if luma.shape[1] > 1 else 0.0
     gy = np.abs(np.diff(luma, axis=0)).mean() if luma.shape[0] > 1 else 0.0
-    chroma = float(array[:, :, 1:].std(axis=(0, 1)).mean()) if array.shape[2] == 3 else 0.0
+    chroma = float(np.mean([array[:, :, c].std() for c in (1, 2)])) if array.shape[2] == 3 else 0.0
     return {
         "flat_share": float((stds < 2.0).mean()),
         "texture": float(np.log1p(np.median(stds))),
