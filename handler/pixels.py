@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from PIL import Image
 
-from handler.errors import Rejected
+from handler.probe import damaged
 
 ORIENTATION = 0x0112
+
+JPEG_MAX_SIDE = 65500
+"""libjpeg's limit on either side: Pillow cannot write a larger JPEG (a PNG can be that long)."""
 
 
 class KeepOriginal(Exception):
@@ -41,10 +45,12 @@ def decode(image: Image.Image) -> Image.Image:
         raise KeepOriginal("animated", f"{image.n_frames} frames; JPEG holds one")
     if image.mode == "CMYK":
         raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")
+    if max(image.size) > JPEG_MAX_SIDE:
+        raise KeepOriginal("too-big-for-jpeg", f"{image.width}x{image.height}: JPEG holds {JPEG_MAX_SIDE} px a side")
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
-        raise Rejected("truncated", f"pixel data could not be decoded ({exc})") from exc
+        raise damaged(exc, "the pixel data") from exc
     if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info):
         if _has_transparency(image):
             raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
@@ -55,11 +61,38 @@ def decode(image: Image.Image) -> Image.Image:
     return image.convert("L" if image.mode in ("1", "LA", "La") else "RGB")
 
 
+SEGMENT_LIMITS = {"exif": 65533, "xmp": 65533 - 29, "comment": 65533}
+"""What one JPEG marker segment holds for each (XMP loses 29 bytes to its namespace header). Pillow raises
+on more; PNG, WebP and GIF sources can carry more. ICC profiles are split over several segments."""
+
+
+_EXIF_WRITE_ERRORS = (struct.error, ValueError, TypeError, KeyError, OverflowError)
+"""What Pillow's EXIF writer raises for a parsed value that does not fit its declared type (damaged EXIF)."""
+
+
+def _orientation_only(exif: Image.Exif) -> dict[str, object]:
+    orientation = exif.get(ORIENTATION, 1)
+    if not isinstance(orientation, int) or not 2 <= orientation <= 8:
+        return {}
+    minimal = Image.Exif()
+    minimal[ORIENTATION] = orientation
+    return {"exif": minimal.tobytes()}
+
+
+def _all_exif(exif: Image.Exif) -> dict[str, object]:
+    """The whole EXIF block; nothing when it is damaged beyond rewriting (the orientation is then kept alone)."""
+    try:
+        return {"exif": exif.tobytes()} if exif else {}
+    except _EXIF_WRITE_ERRORS:
+        return {}
+
+
 def metadata(image: Image.Image, keep: str) -> dict[str, object]:
     """Save arguments that carry the source's metadata over.
 
     The ICC profile and the EXIF orientation decide how the image displays, so they are kept even
-    with keep='strip'; 'keep' also carries all EXIF, XMP and the comment.
+    with keep='strip'; 'keep' also carries all EXIF, XMP and the comment, each as far as a JPEG
+    segment holds it (an EXIF block too long for one keeps its orientation, as with 'strip').
     """
     info = image.info
     extra: dict[str, object] = {}
@@ -67,15 +100,15 @@ def metadata(image: Image.Image, keep: str) -> dict[str, object]:
         extra["icc_profile"] = info["icc_profile"]
     exif = image.getexif()
     if keep == "keep":
-        if exif:
-            extra["exif"] = exif.tobytes()
+        extra.update(_all_exif(exif))
         for name in ("xmp", "comment", "dpi"):
             if info.get(name):
                 extra[name] = info[name]
-    elif exif.get(ORIENTATION, 1) != 1:
-        minimal = Image.Exif()
-        minimal[ORIENTATION] = exif[ORIENTATION]
-        extra["exif"] = minimal.tobytes()
+    for name, limit in SEGMENT_LIMITS.items():
+        if len(extra.get(name, b"")) > limit:
+            del extra[name]
+    if "exif" not in extra:
+        extra.update(_orientation_only(exif))
     return extra
 
 
@@ -83,5 +116,6 @@ def encode(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str,
     """Baseline JPEG with optimised Huffman tables, as the oracle uses."""
     out = io.BytesIO()
     options = {} if pixels.mode == "L" else {"subsampling": subsampling}
-    pixels.save(out, "JPEG", quality=quality, optimize=True, **options, **extra)
+    # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
+    pixels.save(out, "JPEG", quality=quality, optimize=True, **options, **{"comment": b"", **extra})
     return out.getvalue()

@@ -75,6 +75,42 @@ class Probe:
         return 8 * self.bytes / self.pixels
 
 
+_SIGNATURES = (
+    ("PNG", 0, b"\x89PNG\r\n\x1a\n"),
+    ("JPEG", 0, b"\xff\xd8\xff"),
+    ("GIF", 0, b"GIF8"),
+    ("WebP", 8, b"WEBP"),
+    ("AVIF", 4, b"ftypavif"),
+)
+"""Magic numbers of formats Pillow reads: a file that has one but does not open is damaged, not foreign."""
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+"""ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
+
+
+def damaged(fault: object, part: str) -> Rejected:
+    """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
+
+    Pillow's message is kept (shortened) as the detail: it names the fault, not the object's content.
+    """
+    message = str(fault)[:160]
+    reason = "truncated" if "truncated" in message.lower() else "corrupt"
+    return Rejected(reason, f"{part} could not be decoded ({message})")
+
+
+def _unopenable(data: bytes, exc: Exception) -> Rejected:
+    """Why Pillow could not open `data`: a format without a decoder here, a damaged image, or no image."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        brand = data[8:12].decode("ascii")
+        return Rejected("unsupported-format", f"HEIF/HEIC (brand {brand}): no decoder for it in this build")
+    # Pillow's UnidentifiedImageError names only the BytesIO object (with its address): say it plainly.
+    fault = "no reader accepted it" if isinstance(exc, Image.UnidentifiedImageError) else exc
+    for name, offset, magic in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            return damaged(fault, f"the {name} header")
+    return Rejected("not-an-image", "no image format recognised")
+
+
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
     if not data:
@@ -84,9 +120,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise Rejected("too-many-pixels", str(exc)) from exc
+        raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
     except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Rejected("not-an-image", f"no image format recognised ({exc})") from exc
+        raise _unopenable(data, exc) from exc
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:

@@ -1,0 +1,301 @@
+"""Odd and hostile inputs: each gets a recorded outcome and reason, never an exception or a larger output."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from handler.config import Settings
+from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, Result, optimize
+from handler.model import Model
+from handler.verify import Sample, sample, verified
+from tests.conftest import encoded, photo_like
+
+
+def run(data: bytes, settings: Settings, model: Model) -> tuple[bytes, Result]:
+    """optimize() as the handler calls it, with the invariants every input must keep checked."""
+    out, result = optimize(data, settings, model, verified)
+    assert len(out) == result.bytes_out <= result.bytes_in == len(data)
+    return out, result
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A real 1x1 grey PNG whose IHDR (checksum recomputed) claims width x height."""
+    one = encoded(Image.new("L", (1, 1)), "PNG")
+    ihdr = struct.pack(">II", width, height) + one[24:29]  # keep bit depth, colour type, methods
+    return one[:8] + png_chunk(b"IHDR", ihdr) + one[33:]
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of width x height zeros, deflated row by row: a real bomb, built in little memory."""
+    row = bytes(1 + (width + 7) // 8)  # filter byte, then the packed pixels
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header (SOF0) claims width x height."""
+    data = bytearray(encoded(photo_like(32, 32), quality=90))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def frames(count: int = 3) -> list[Image.Image]:
+    return [photo_like(64, 48, seed=i) for i in range(count)]
+
+
+# ---------------------------------------------------------------------------------- not images at all
+def test_a_zero_byte_object_is_rejected_as_empty(settings, fixed_model):
+    _, result = run(b"", settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "empty")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Dear reader,\nthis is plain text.\n" * 20,
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+        b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+        b'<rect width="64" height="64" fill="red"/></svg>\n',
+    ],
+    ids=["text", "pdf", "svg"],
+)
+def test_text_pdf_and_svg_are_rejected_as_not_an_image(settings, fixed_model, data):
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "not-an-image")
+    assert out == data
+
+
+def test_a_heic_file_is_rejected_as_an_unsupported_format_not_as_garbage(settings, fixed_model):
+    heic = struct.pack(">I", 24) + b"ftypheic" + bytes(4) + b"mif1heic" + struct.pack(">I", 8) + b"meta" + bytes(64)
+    _, result = run(heic, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "unsupported-format")
+    assert "HEIC" in result.detail
+
+
+def test_an_object_over_max_input_bytes_is_rejected_without_being_opened(settings, fixed_model):
+    data = encoded(photo_like(), quality=95)
+    _, result = run(data, replace(settings, max_input_bytes=len(data) - 1), fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "too-large")
+
+
+# ------------------------------------------------------------------------------------ damaged images
+def test_a_truncated_jpeg_is_rejected_as_truncated(settings, fixed_model):
+    data = encoded(photo_like(), quality=95)
+    _, result = run(data[: len(data) // 2], settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "truncated")
+
+
+def test_a_jpeg_cut_inside_its_header_is_rejected_as_truncated(settings, fixed_model):
+    _, result = run(encoded(photo_like(), quality=95)[:120], settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "truncated")
+
+
+def test_a_png_with_a_bad_header_checksum_is_rejected_as_corrupt(settings, fixed_model):
+    data = bytearray(encoded(photo_like(), "PNG"))
+    data[29] ^= 0xFF  # the last byte of IHDR's CRC
+    _, result = run(bytes(data), settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "corrupt")
+    assert "PNG header" in result.detail
+
+
+def test_a_png_with_garbage_after_its_header_is_rejected_as_corrupt(settings, fixed_model):
+    png = encoded(photo_like(), "PNG")
+    idat = png.index(b"IDAT")
+    _, result = run(png[: idat + 4] + bytes(range(256)) * 8, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "corrupt")
+    assert "pixel data" in result.detail
+
+
+# ------------------------------------------------------------------------------- too many pixels
+def test_a_png_whose_header_declares_more_than_max_pixels_is_refused_before_decoding(settings, fixed_model):
+    data = png_declaring(8000, 8000)  # 64 MP over the 50 MP default; the file is under 100 bytes
+    _, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "too-many-pixels")
+    assert "8000x8000" in result.detail and len(data) < 100
+
+
+def test_a_real_decompression_bomb_is_refused_before_it_is_inflated(settings, fixed_model):
+    bomb = zero_png(20_000, 5_000)  # 100 MP of zeros that deflate to a few kilobytes
+    _, result = run(bomb, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "too-many-pixels")
+    assert len(bomb) < 20_000
+
+
+def test_a_jpeg_declaring_huge_dimensions_in_a_tiny_file_is_refused(settings, fixed_model):
+    data = jpeg_declaring(65_000, 65_000)
+    _, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "too-many-pixels")
+
+
+def test_the_pixel_cap_is_the_max_pixels_setting(settings, fixed_model):
+    data = encoded(photo_like(200, 100), quality=97)
+    _, refused = run(data, replace(settings, max_pixels=19_999), fixed_model)
+    _, accepted = run(data, replace(settings, max_pixels=20_000), fixed_model)
+    assert (refused.outcome, refused.reason) == (REJECTED, "too-many-pixels")
+    assert accepted.outcome != REJECTED
+
+
+# ----------------------------------------------------------------------- colour models and bit depths
+def test_a_cmyk_jpeg_is_kept_as_it_is(settings, fixed_model):
+    data = encoded(photo_like().convert("CMYK"), quality=95)
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "cmyk")
+    assert out == data
+
+
+def test_a_grayscale_jpeg_is_optimized_into_a_grayscale_jpeg(settings, fixed_model):
+    data = encoded(photo_like().convert("L"), quality=97)
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert Image.open(io.BytesIO(out)).mode == "L"
+    assert result.subsampling is None
+
+
+def downscaled(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.resize((16, 12), Image.Resampling.BOX), dtype=np.float64)
+
+
+def test_a_16_bit_png_is_optimized_and_looks_the_same(settings, fixed_model):
+    grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257  # the full 16-bit range
+    data = encoded(Image.fromarray(grey), "PNG")
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    expected = downscaled(Image.fromarray((grey // 257).astype(np.uint8)))
+    assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
+
+
+@pytest.mark.parametrize("palette", [Image.Palette.WEB, Image.Palette.ADAPTIVE])
+def test_a_palette_png_is_optimized_or_kept_never_broken(settings, fixed_model, palette):
+    data = encoded(photo_like().convert("P", palette=palette), "PNG")
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome in (OPTIMIZED, ORIGINAL_KEPT)
+    assert Image.open(io.BytesIO(out)).size == (256, 192)
+
+
+# ------------------------------------------------------------------------------------- transparency
+def test_a_png_with_a_transparent_pixel_is_kept(settings, fixed_model):
+    image = photo_like().convert("RGBA")
+    image.putpixel((10, 10), (0, 0, 0, 0))
+    data = encoded(image, "PNG")
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
+    assert out == data
+
+
+def test_a_palette_png_with_a_transparent_colour_is_kept(settings, fixed_model):
+    data = encoded(photo_like().convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0)
+    _, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
+
+
+def test_an_rgba_png_whose_alpha_is_all_opaque_is_optimized(settings, fixed_model):
+    data = encoded(photo_like().convert("RGBA"), "PNG")
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert Image.open(io.BytesIO(out)).mode == "RGB"
+
+
+# ----------------------------------------------------------------------------------------- animation
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG"])
+def test_an_animated_image_is_kept(settings, fixed_model, fmt):
+    first, *rest = frames()
+    data = encoded(first, fmt, save_all=True, append_images=rest, duration=100, loop=0)
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "animated")
+    assert out == data
+
+
+# -------------------------------------------------------------------------------------- small images
+@pytest.mark.parametrize("size", [(1, 1), (7, 5), (8, 8), (63, 63)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_an_image_under_64_pixels_gets_an_outcome_and_never_a_larger_output(settings, fixed_model, size, fmt):
+    options = {"quality": 97} if fmt == "JPEG" else {}
+    data = encoded(photo_like(*size), fmt, **options)
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome in (OPTIMIZED, ORIGINAL_KEPT)
+    assert Image.open(io.BytesIO(out)).size == size
+
+
+def test_an_image_too_small_for_ssimulacra2_is_scored_so_that_heavy_damage_counts():
+    """handler.ssim2 scores anything under 8 px on a side 100; the verifier must not take that as a pass."""
+    sample = Sample(photo_like(7, 5, seed=3), {})
+    damaged, _ = sample.measure(10, "4:2:0")
+    faithful, _ = sample.measure(95, "4:4:4")
+    assert damaged < 90 < faithful
+
+
+# ------------------------------------------------------------------------------------------- shapes
+def test_an_image_longer_than_a_jpeg_can_be_is_kept(settings, fixed_model):
+    data = encoded(Image.new("L", (70_000, 2), 128), "PNG")
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "too-big-for-jpeg")
+    assert out == data
+
+
+@pytest.mark.parametrize(("size", "mosaic"), [((100, 20_000), (100, 2048)), ((20_000, 100), (2048, 100))])
+def test_a_strip_narrower_than_a_tile_is_sampled_not_scored_whole(size, mosaic):
+    assert sample(Image.new("RGB", size)).size == mosaic
+
+
+def test_a_strip_is_optimized(settings, fixed_model):
+    _, result = run(encoded(photo_like(100, 6000), quality=97), settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+
+
+# ----------------------------------------------------------------------------------------- metadata
+def png_with_oversize(field: str) -> bytes:
+    """A PNG carrying `field` (exif, xmp, comment) longer than one JPEG segment holds, and orientation 6."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    info = PngInfo()
+    if field == "exif":
+        exif[0x010E] = "x" * 70_000  # ImageDescription
+    else:
+        info.add_itxt("XML:com.adobe.xmp" if field == "xmp" else "comment", "x" * 70_000)
+    return encoded(photo_like(), "PNG", exif=exif.tobytes(), pnginfo=info)
+
+
+@pytest.mark.parametrize("field", ["exif", "xmp", "comment"])
+def test_metadata_too_long_for_a_jpeg_segment_is_left_out_and_the_orientation_kept(settings, fixed_model, field):
+    out, result = run(png_with_oversize(field), settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    output = Image.open(io.BytesIO(out))
+    assert output.getexif()[0x0112] == 6
+    assert all(len(output.info.get(name) or b"") < 65_536 for name in ("exif", "xmp", "comment"))
+
+
+def test_a_jpeg_whose_exif_cannot_be_written_back_is_optimized_without_it(settings, fixed_model):
+    """Found by bench/fuzz.py: one flipped bit turns Orientation's type from SHORT into ASCII."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "TestCam"
+    raw = bytearray(exif.tobytes())
+    entry = raw.find(b"\x01\x12\x00\x03")  # tag 0x0112, type 3 (SHORT), as Pillow writes it (big-endian)
+    assert entry > 0
+    raw[entry + 3] = 2  # type ASCII: Pillow reads '' and cannot write that back
+    out, result = run(encoded(photo_like(), quality=97, exif=bytes(raw)), settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert Image.open(io.BytesIO(out)).getexif().get(0x010F) is None
+
+
+# ------------------------------------------------------------------------------------------ encodings
+def test_a_progressive_jpeg_is_optimized(settings, fixed_model):
+    data = encoded(photo_like(), quality=97, progressive=True)
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert Image.open(io.BytesIO(out)).size == (256, 192)
