@@ -49,10 +49,10 @@ class Task:
 
 
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    return handle(app(), event)
+    return handle(app(), event, context)
 
 
-def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
+def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str, Any]:
     """One result per task, in the response schema Batch Operations expects."""
     version = event.get("invocationSchemaVersion")
     if version not in SCHEMA_VERSIONS:
@@ -65,7 +65,7 @@ def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
         failed = {"outcome": "failed", "reason": "bad-user-arguments", "detail": str(exc)}
         results = [answer(task, PERMANENT_FAILURE, **failed) for task in tasks]
     else:
-        results = [run(job_app, task) for task in tasks]
+        results = [run(job_app, task, context) for task in tasks]
     return {
         "invocationSchemaVersion": version,
         "treatMissingKeysAs": PERMANENT_FAILURE,
@@ -88,13 +88,13 @@ def with_user_arguments(app: App, arguments: Mapping[str, str]) -> App:
     return replace(app, settings=replace(app.settings, target=target))
 
 
-def run(app: App, task: Task) -> dict[str, str]:
+def run(app: App, task: Task, context: object = None) -> dict[str, str]:
     upload_bucket = app.settings.upload_bucket
     if task.bucket != upload_bucket:
         log.emit("failed", logging.WARNING, bucket=task.bucket, key=task.key, reason="foreign-bucket")
         return answer(task, PERMANENT_FAILURE, outcome="failed", reason="foreign-bucket",
                       detail=f"only s3://{upload_bucket} is processed")
-    processed, error = process_or_record(app, task.bucket, task.key)
+    processed, error = process_or_record(app, task.bucket, task.key, context)
     if error is not None:
         code = TEMPORARY_FAILURE if error.transient else PERMANENT_FAILURE
         return answer(task, code, outcome="failed", reason=error.reason)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class OptimalImageError(Exception):
-    """Base of every error the function raises on purpose."""
+    """Base of every error the function raises on purpose. `transient`: a later retry may succeed."""
+
+    transient = False
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
@@ -22,3 +24,9 @@ class StorageError(OptimalImageError):
     def __init__(self, reason: str, detail: str, transient: bool) -> None:
         super().__init__(reason, detail)
         self.transient = transient
+
+
+class OutOfTime(OptimalImageError):
+    """Too little of the invocation's time is left to start another object; a retry will do it."""
+
+    transient = True

@@ -29,14 +29,14 @@ class TransientFailure(RuntimeError):
 
 
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    return handle(app(), event)
+    return handle(app(), event, context)
 
 
-def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
+def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str, Any]:
     """Every record is tried; one bad record does not stop the others."""
     results, transient = [], []
     for bucket, key in object_refs(event):
-        processed, error = process_or_record(app, bucket, key)
+        processed, error = process_or_record(app, bucket, key, context)
         if error is not None:
             results.append({"bucket": bucket, "key": key, "outcome": "failed", "reason": error.reason,
                             "detail": error.detail})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from handler import log
 from handler.config import Settings
 from handler.core import Chooser, Result, optimize
-from handler.errors import StorageError
+from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
 from handler.storage import MARKER, Fetched, Storage
 
@@ -87,11 +87,27 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
     return processed
 
 
-def process_or_record(app: App, bucket: str, key: str) -> tuple[Processed | None, StorageError | None]:
-    """process_object, with a storage failure logged and returned instead of raised."""
+RESERVE_MS = 15_000
+"""No object is started with less than this left before the function's timeout: a 24 MP photo takes
+about 3 s on one vCPU (bench/results/runtime.md), so what is started also finishes."""
+
+
+def out_of_time(context: object | None) -> bool:
+    """True when the Lambda context says fewer than RESERVE_MS remain (never outside Lambda)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining is not None and remaining() < RESERVE_MS
+
+
+def process_or_record(
+    app: App, bucket: str, key: str, context: object | None = None
+) -> tuple[Processed | None, OptimalImageError | None]:
+    """process_object, with a storage failure logged and returned instead of raised. Near the timeout
+    the object is not started: it comes back as a transient OutOfTime, for the caller's retry."""
     try:
+        if out_of_time(context):
+            raise OutOfTime("out-of-time", f"under {RESERVE_MS} ms left before the function's timeout")
         return process_object(app, bucket, key), None
-    except StorageError as exc:
+    except (StorageError, OutOfTime) as exc:
         log.emit("failed", logging.ERROR, bucket=bucket, key=key, reason=exc.reason, detail=exc.detail,
                  transient=exc.transient)
         return None, exc

@@ -33,9 +33,10 @@ SAMPLE_MARGIN = 1.0
 """The mosaic scores about one point above the whole image (measured on the train split): the sample
 walk aims that much higher, so that the confirmation on the whole image usually passes at once."""
 
-CONFIRM_MAX_PIXELS = 16_000_000
-"""Above this, the whole-image confirmation (about 64 bytes of memory per pixel) is skipped and the
-sample's verdict stands."""
+CONFIRM_MAX_PIXELS = 12_500_000
+"""Above this (12 MP phone photos are below it), the whole-image confirmation is skipped and the
+sample's verdict stands: it holds about 100 bytes per pixel, and a 16 MP confirmation peaked at 1.76 GB,
+over the function's memory (see bench/results/runtime.md)."""
 
 MAX_ENCODES = 6
 SLOPE = 1.5

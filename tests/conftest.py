@@ -87,3 +87,10 @@ def unreachable(app: App) -> App:
         config=Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
     return replace(app, storage=Storage(client))
+
+
+class NearTimeout:
+    """A Lambda context with only a few seconds of the invocation left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 2_000

@@ -11,7 +11,7 @@ import pytest
 
 from handler import batch
 from scripts.s3events import encode_key
-from tests.conftest import encoded, photo_like, unreachable
+from tests.conftest import NearTimeout, encoded, photo_like, unreachable
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -121,6 +121,14 @@ def test_s3_out_of_reach_is_a_temporary_failure_so_batch_retries(app, buckets):
     upload, _ = buckets
     ((_, code, summary),) = codes(batch.handle(unreachable(app), batch_event("2.0", (upload, "a.jpg"))))
     assert (code, summary["reason"]) == ("TemporaryFailure", "storage-unavailable")
+
+
+def test_near_the_timeout_no_task_is_started_and_each_is_a_temporary_failure(app, buckets):
+    upload, output = buckets
+    put(upload, "late.jpg")
+    ((_, code, summary),) = codes(batch.handle(app, batch_event("2.0", (upload, "late.jpg")), NearTimeout()))
+    assert (code, summary["reason"]) == ("TemporaryFailure", "out-of-time")
+    assert boto3.client("s3").list_objects_v2(Bucket=output).get("KeyCount") == 0
 
 
 def test_every_task_of_an_invocation_gets_its_own_result_in_order(app, buckets):

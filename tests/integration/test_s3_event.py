@@ -13,7 +13,7 @@ from PIL import Image
 from handler import s3_event
 from handler.storage import MARKER
 from scripts.s3events import put_event, put_record
-from tests.conftest import PHOTOS, encoded, photo_like
+from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,6 +92,16 @@ def test_every_record_of_an_event_is_processed_and_a_bad_one_does_not_stop_the_o
     ]
     assert results[2]["reason"] == "missing-object"
     assert tags(output, "notes.txt")["reason"] == "not-an-image"
+
+
+def test_near_the_timeout_records_are_left_for_the_retry_and_nothing_is_written(app, buckets):
+    source, output = buckets
+    record = upload(source, "late.jpg", encoded(photo_like(), quality=97))
+    with pytest.raises(s3_event.TransientFailure, match="out-of-time|before the function's timeout"):
+        s3_event.handle(app, put_event(record), NearTimeout())
+    assert boto3.client("s3").list_objects_v2(Bucket=output).get("KeyCount") == 0
+    (result,) = s3_event.handle(app, put_event(record))["results"]  # the retry, with time enough
+    assert result["outcome"] == "optimized"
 
 
 def test_an_output_is_never_larger_than_its_input(app, buckets):
