@@ -114,8 +114,19 @@ def metadata(image: Image.Image, keep: str) -> dict[str, object]:
 
 def encode(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str, object]) -> bytes:
     """Baseline JPEG with optimised Huffman tables, as the oracle uses."""
-    out = io.BytesIO()
     options = {} if pixels.mode == "L" else {"subsampling": subsampling}
     # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
-    pixels.save(out, "JPEG", quality=quality, optimize=True, **options, **{"comment": b"", **extra})
+    options.update({"comment": b"", **extra})
+    try:
+        return _save(pixels, quality=quality, optimize=True, **options)
+    except OSError:
+        # Optimising the Huffman tables needs the whole output in one buffer, which Pillow sizes at
+        # 2 bytes a pixel; very noisy images at high quality with 4:4:4 need more ("Suspension not
+        # allowed here"). The standard tables have no such limit.
+        return _save(pixels, quality=quality, optimize=False, **options)
+
+
+def _save(pixels: Image.Image, **options: object) -> bytes:
+    out = io.BytesIO()
+    pixels.save(out, "JPEG", **options)
     return out.getvalue()

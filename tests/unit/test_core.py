@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+import numpy as np
 from PIL import Image
 
+from handler import pixels as px
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
 from handler.verify import verified
 from tests.conftest import PHOTOS, encoded, photo_like
@@ -72,3 +74,10 @@ def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model
     assert set(tags) == {"outcome", "reason", "quality", "target", "bpp", "bytes_in", "bytes_out", "model_version"}
     assert tags["model_version"] == "test-fixed-80" and tags["quality"] == str(result.quality)
     assert len(tags) <= 10
+
+
+def test_a_noisy_image_at_high_quality_with_full_chroma_still_encodes():
+    # Pillow's buffer for optimised Huffman tables (2 bytes a pixel) is too small for this one
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8), "RGB")
+    data = px.encode(noise, 95, "4:4:4", {})
+    assert Image.open(io.BytesIO(data)).size == (200, 200) and len(data) > 2 * 200 * 200
