@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 CORPUS ?= ../shared/corpus
 
-.PHONY: help venv run test model label bench bench-runtime clean
+.PHONY: help venv run test model label bench load fuzz clean
 
 help:
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
 	@echo "make test         every test (unit, integration over HTTP, template validation)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
-	@echo "make bench        benchmarks on the held-out split of $(CORPUS); results in bench/results/"
+	@echo "make bench        runtime budget, SSIMULACRA2 agreement, quality/size/speed on the held-out split"
+	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
+	@echo "make fuzz         20,000 mutated JPEG/PNG inputs through the core (bench/results/fuzz.md)"
 
 $(STAMP): requirements-dev.txt handler/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +47,14 @@ model: label
 
 bench: $(STAMP)
 	$(PY) -m bench.runtime
+	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
+
+load: $(STAMP)
+	$(PY) -m bench.load
+
+fuzz: $(STAMP)
+	$(PY) -m bench.fuzz --examples 20000 --seed 0
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

@@ -87,9 +87,10 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
     return processed
 
 
-RESERVE_MS = 15_000
-"""No object is started with less than this left before the function's timeout: a 24 MP photo takes
-about 3 s on one vCPU (bench/results/runtime.md), so what is started also finishes."""
+RESERVE_MS = 20_000
+"""No object is started with less than this left before the function's timeout. The slowest image
+measured, a 12 MP photo confirmed on the whole image, took 12.3 s on one core (bench/results/runtime.md),
+so what is started also finishes."""
 
 
 def out_of_time(context: object | None) -> bool:
