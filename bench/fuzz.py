@@ -19,7 +19,6 @@ import traceback
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import hypothesis
 import numpy as np
@@ -27,14 +26,13 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from PIL import Image
 
+from bench import publish
 from handler.config import Settings
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, optimize
 from handler.model import Linear, Model
 from handler.verify import verified
 from tests.conftest import encoded, photo_like
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 MODEL = Model("fuzz-fixed-80", {"all": Linear(("bpp",), np.zeros(1), 80.0, np.zeros(1), np.full(1, 100.0))})
 SETTINGS = Settings(upload_bucket="upload", output_bucket="output")
 EDGE_VALUES = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
@@ -216,9 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         notes = " ".join(getattr(exc, "__notes__", []))
         failure = f"{type(exc).__module__}.{type(exc).__name__}: {str(exc)[:300]} {notes}"
     text = report(args, tally, time.perf_counter() - start, failure)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fuzz.md").write_text(text)
-    print(text)
+    publish("fuzz.md", text)
     return 1 if failure else 0
 
 

@@ -19,16 +19,14 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 
 import boto3
 
+from bench import publish
 from scripts.s3events import put_event, put_record
 from scripts.s3server import moto_server, point_boto3_at
 from tests.conftest import encoded, photo_like
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 UPLOAD, OUTPUT = "load-upload", "load-output"
 
 _worker: dict[str, object] = {}
@@ -172,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         timed, wall = push(records, args.workers)
         problems = check_outputs(list(described))
     text = report(args, timed, wall, described, problems)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "load.md").write_text(text)
-    print(text)
+    publish("load.md", text)
     return 1 if problems else 0
 
 

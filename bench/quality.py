@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         writer.writerows(rows)
     lines = ["# Choosing the quality: oracle, model, seed, fixed", "",
              f"Command: `make bench` (`python -m bench.quality --targets {' '.join(map(str, args.targets))}`), "
-             f"{len(paths)} pictures of the {args.split} split of {args.corpus.name}/, {args.jobs} worker processes.", ""]
+             f"{len(paths)} pictures of the {args.split} split of {args.corpus.name}/, "
+             f"{args.jobs} worker processes.", ""]
     for target in args.targets:
         lines += summarize(rows, target) + plots(rows, target, results)
     (results / "quality.md").write_text("\n".join(lines))

@@ -50,7 +50,9 @@ def check_tags(s3, result: dict) -> list[str]:
     tags = tags_of(s3, result["output_key"])
     expected = {"outcome": result["outcome"], "bytes_out": str(result["bytes_out"]),
                 "quality": "" if result.get("quality") is None else str(result["quality"])}
-    return [f"{result['key']}: tag {k}={tags.get(k)!r}, expected {v!r}" for k, v in expected.items() if tags.get(k) != v]
+    return [
+        f"{result['key']}: tag {k}={tags.get(k)!r}, expected {v!r}" for k, v in expected.items() if tags.get(k) != v
+    ]
 
 
 def run(images: Path, target: int | None) -> int:

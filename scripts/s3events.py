@@ -22,7 +22,10 @@ def put_record(bucket: str, key: str, size: int, etag: str, sequencer: str = "0A
         "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": "EXAMPLE"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE123/5678abcdefghijklambdaisawesome/mnopqrstuvwxyzABCDEFGH"},
+        "responseElements": {
+            "x-amz-request-id": "EXAMPLE123456789",
+            "x-amz-id-2": "EXAMPLE123/5678abcdefghijklambdaisawesome/mnopqrstuvwxyzABCDEFGH",
+        },
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "optimal-image-upload",
