@@ -148,7 +148,7 @@ def _recompress(
         "subsampling": None if pixels.mode == "L" else candidate.subsampling,
     }
     if candidate.score is not None and candidate.score < settings.target:
-        detail = f"quality {candidate.quality} scores {candidate.score:.1f} < {settings.target} on the sample"
+        detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
         return data, Result(
             ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
