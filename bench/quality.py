@@ -33,7 +33,7 @@ from handler.core import encode_predicted, optimize
 from handler.ssim2 import Reference
 from handler.verify import verified
 from training import corpus
-from training.measure import IMAGES
+from training.label import pictures
 from training.oracle import Curve, oracle_quality
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,14 +134,6 @@ def measure(path: Path) -> list[dict[str, object]]:
     return rows
 
 
-def pictures(corpus_dir: Path, split: str, limit: int | None) -> list[Path]:
-    """The split's images, one per picture (copies with other EXIF count once)."""
-    with IMAGES.open() as f:
-        by_hash = {row["pixel_hash"]: row["name"] for row in csv.DictReader(f) if row["split"] == split}
-    paths = sorted(corpus_dir / name for name in by_hash.values())
-    return paths[:limit] if limit else paths
-
-
 def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
     by_method = {m: [r for r in rows if r["method"] == m and int(r["target"]) == target] for m in METHODS}
     oracle_bytes = sum(int(r["bytes_out"]) for r in by_method["oracle"])
@@ -206,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="test (held out: the figures to report) or train (to tune on)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
-    paths = pictures(args.corpus, args.split, args.limit)
+    paths = [args.corpus / name for name in pictures(args.split)][: args.limit]
     results = RESULTS if args.split == "test" else RESULTS / "train"
     results.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []

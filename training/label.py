@@ -42,10 +42,12 @@ def _label(args: tuple[Path, Path]) -> tuple[str, list[dict[str, object]]]:
     return str(path.relative_to(root)), label(path, root)
 
 
-def pictures() -> list[str]:
-    """One corpus name per picture, from training/data/images.csv (written by training.measure)."""
+def pictures(split: str | None = None) -> list[str]:
+    """One corpus name per picture (copies with other EXIF count once), of one split or of all, from
+    training/data/images.csv (written by training.measure)."""
     with (DATA / "images.csv").open() as f:
-        return sorted({row["pixel_hash"]: row["name"] for row in csv.DictReader(f)}.values())
+        rows = [row for row in csv.DictReader(f) if split is None or row["split"] == split]
+    return sorted({row["pixel_hash"]: row["name"] for row in rows}.values())
 
 
 def done_names() -> set[str]:
