@@ -23,9 +23,6 @@ TILE = 128
 GRID = 4
 """GRID x GRID tiles of TILE pixels: a 512 x 512 mosaic, 0.26 MP, whatever the image's size."""
 
-WHOLE_MAX_PIXELS = 1_000_000
-"""Up to this size the walk scores the whole image: exact, and a mosaic would save little."""
-
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""
 
@@ -64,7 +61,7 @@ def _layout(width: int, height: int) -> tuple[int, int]:
 
 
 def sample(pixels: Image.Image) -> Image.Image:
-    """The image itself when small, else a mosaic of evenly spread tiles."""
+    """The image itself up to the mosaic's size (512 x 512 pixels), else a mosaic of evenly spread tiles."""
     width, height = pixels.size
     if width * height <= (TILE * GRID) ** 2:
         return pixels
