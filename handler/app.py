@@ -7,9 +7,8 @@ from functools import lru_cache
 from handler import model as model_module
 from handler import storage
 from handler.config import Settings
-from handler.core import encode_predicted
 from handler.service import App
-from handler.verify import verified
+from handler.verify import chooser
 
 
 def build(settings: Settings) -> App:
@@ -17,7 +16,7 @@ def build(settings: Settings) -> App:
         settings=settings,
         model=model_module.load(),
         storage=storage.Storage(storage.client()),
-        choose=verified if settings.verify else encode_predicted,
+        choose=chooser(settings),
     )
 
 

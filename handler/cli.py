@@ -15,8 +15,8 @@ from typing import Iterable, Iterator, TextIO
 
 from handler import model as model_module
 from handler.config import PRESETS, Settings
-from handler.core import encode_predicted, optimize
-from handler.verify import verified
+from handler.core import optimize
+from handler.verify import chooser
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def run_job(job: Job) -> dict[str, object]:
             job.source.read_bytes(),
             settings,
             _worker_state["model"],
-            verified if settings.verify else encode_predicted,
+            chooser(settings),
         )
         job.output.parent.mkdir(parents=True, exist_ok=True)
         job.output.write_bytes(data)

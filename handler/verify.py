@@ -16,7 +16,7 @@ from PIL import Image
 
 from handler import pixels as px
 from handler.config import Settings
-from handler.core import Bounds, Candidate
+from handler.core import Bounds, Candidate, Chooser, encode_predicted
 from handler.ssim2 import Reference
 
 TILE = 128
@@ -169,3 +169,8 @@ def verified(
         return Candidate(confirmed.encoded, confirmed.quality, confirmed.subsampling, confirmed.score)
     data = settled.encoded if whole else px.encode(pixels, settled.quality, settled.subsampling, extra)
     return Candidate(data, settled.quality, settled.subsampling, settled.score)
+
+
+def chooser(settings: Settings) -> Chooser:
+    """The check VERIFY asks for: `verified`, or the unchecked prediction."""
+    return verified if settings.verify else encode_predicted
