@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 CORPUS ?= ../shared/corpus
 
-.PHONY: help venv run test model label bench load fuzz clean
+.PHONY: help venv run test model label bench tune load fuzz clean
 
 help:
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
 	@echo "make test         every test (unit, integration over HTTP, template validation)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime budget, SSIMULACRA2 agreement, quality/size/speed on the held-out split"
+	@echo "make tune         the verifier's sample variants on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG inputs through the core (bench/results/fuzz.md)"
 
@@ -49,6 +50,9 @@ bench: $(STAMP)
 	$(PY) -m bench.runtime
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
+
+tune: $(STAMP)
+	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
 
 load: $(STAMP)
 	$(PY) -m bench.load

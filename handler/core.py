@@ -140,7 +140,8 @@ def _recompress(
         return data, Result(ORIGINAL_KEPT, exc.reason, exc.detail, bytes_out=len(data), content_type=mime, **described)
     predicted = model.predict(features(info, pixels), settings.target)
     bounds = Bounds.of(settings, info)
-    candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, px.metadata(image, settings.metadata))
+    extra = px.metadata(image, settings.metadata)
+    candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
     chosen = {
         "quality": candidate.quality,
         "predicted_quality": round(predicted),
@@ -152,12 +153,13 @@ def _recompress(
         return data, Result(
             ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
-    if len(candidate.data) >= len(data):
-        detail = f"quality {candidate.quality} gave {len(candidate.data)} bytes, not fewer than {len(data)}"
+    output = px.leaner(pixels, candidate.quality, candidate.subsampling, extra, candidate.data)
+    if len(output) >= len(data):
+        detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"
         return data, Result(
             ORIGINAL_KEPT, "not-smaller", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
     reason = "predicted" if candidate.score is None else "verified"
-    detail = f"quality {candidate.quality}, {len(data)} -> {len(candidate.data)} bytes"
-    result = Result(OPTIMIZED, reason, detail, bytes_out=len(candidate.data), content_type=JPEG, **chosen, **described)
-    return candidate.data, result
+    detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes"
+    result = Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen, **described)
+    return output, result

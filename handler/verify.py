@@ -1,8 +1,10 @@
-"""Check a predicted quality before committing to it, on a small sample of the picture.
+"""Check a predicted quality before committing to it: searched on a small sample, confirmed on the whole.
 
 The sample is a mosaic of tiles cut on the 16-pixel grid of 4:2:0 JPEG, so each tile is compressed
 exactly as it is inside the full image. Scoring the mosaic with SSIMULACRA2 costs a few milliseconds
-where scoring the whole image would cost seconds; the walk up or down stops after MAX_ENCODES encodes.
+where scoring the whole image costs 20 encodes or more; so the search walks on the mosaic, and the
+whole image is scored only to confirm the mosaic's answer (once, when it passes), or, when it falls
+short, to learn by how much the mosaic over-scores it and aim the mosaic that much higher.
 """
 
 from __future__ import annotations
@@ -19,21 +21,30 @@ from handler.config import Settings
 from handler.core import Bounds, Candidate, Chooser, encode_predicted
 from handler.ssim2 import Reference
 
-TILE = 128
+TILE = 96
 GRID = 4
-"""GRID x GRID tiles of TILE pixels: a 512 x 512 mosaic, 0.26 MP, whatever the image's size."""
+"""GRID x GRID tiles of TILE pixels: a 384 x 384 mosaic (0.15 MP), whatever the image's size. Chosen
+with SAMPLE_MARGIN and SURPLUS on the train split (`make tune`, bench/results/train/sample-tuning.md)."""
+
+WHOLE_MAX_PIXELS = 512 * 512
+"""Up to this size (under twice the mosaic's) the search runs on the image itself, and needs no
+confirmation."""
 
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""
 
 SAMPLE_MARGIN = 1.0
-"""The mosaic scores about one point above the whole image (measured on the train split): the sample
-walk aims that much higher, so that the confirmation on the whole image usually passes at once."""
+"""The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
+the confirmation on the whole image usually passes at once."""
 
 CONFIRM_MAX_PIXELS = 12_500_000
 """Above this (12 MP phone photos are below it), the whole-image confirmation is skipped and the
 sample's verdict stands: it holds about 100 bytes per pixel, and a 16 MP confirmation peaked at 1.76 GB,
 over the function's memory (see bench/results/runtime.md)."""
+
+SURPLUS = 2.0
+"""A whole-image score this many points or more above the target is worth one more whole-image score
+lower down (about 3 quality steps to gain); a pass by less is kept (see `confirmed` and `walk`)."""
 
 MAX_ENCODES = 6
 SLOPE = 1.5
@@ -61,9 +72,9 @@ def _layout(width: int, height: int) -> tuple[int, int]:
 
 
 def sample(pixels: Image.Image) -> Image.Image:
-    """The image itself up to the mosaic's size (512 x 512 pixels), else a mosaic of evenly spread tiles."""
+    """The image itself up to WHOLE_MAX_PIXELS, else a mosaic of evenly spread tiles."""
     width, height = pixels.size
-    if width * height <= (TILE * GRID) ** 2:
+    if width * height <= WHOLE_MAX_PIXELS:
         return pixels
     across, down = _layout(width, height)
     tile_w, tile_h = min(TILE, width), min(TILE, height)
@@ -110,17 +121,18 @@ class Sample:
             self._tried[quality, subsampling] = (score, encoded)
         return self._tried[quality, subsampling]
 
-    def settle(self, subsampling: str, start: int, bounds: Bounds, goal: float) -> Settled:
-        quality = walk(lambda q: self.measure(q, subsampling)[0], start, bounds, goal)
+    def settle(self, subsampling: str, start: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
+        quality = walk(lambda q: self.measure(q, subsampling)[0], start, bounds, goal, enough)
         score, encoded = self.measure(quality, subsampling)
         return Settled(subsampling, quality, score, encoded, score >= goal)
 
 
-def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: float) -> int:
+def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: float, enough: float = 0.0) -> int:
     """Lowest quality whose score reaches `target`, searched from `start` in at most MAX_ENCODES.
 
     Steps sized by the score's distance from the target until the target is bracketed, then
-    bisection. Returns bounds.high when even that fails (the caller sees the score).
+    bisection; a quality passing by less than `enough` ends the search early. Returns bounds.high
+    when even that fails (the caller sees the score).
     """
     failing, passing = bounds.low - 1, None
     quality = start
@@ -128,6 +140,8 @@ def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: floa
         distance = score(quality) - target
         if distance >= 0:
             passing = quality
+            if distance < enough:
+                break
         else:
             failing = quality
         if passing is not None and passing - failing <= 1:
@@ -143,12 +157,13 @@ def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: floa
     return bounds.high if passing is None else passing
 
 
-def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float) -> Settled:
-    """The lowest passing quality on the sample: 4:2:0 first; 4:4:4 as well where chroma detail
-    matters (the high presets, or when 4:2:0 cannot reach the goal). The smaller passing one wins."""
-    options = [tiles.settle("4:2:0", quality, bounds, goal)]
+def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
+    """The lowest passing quality on the sample (see `walk` for `enough`): 4:2:0 first; 4:4:4 as well
+    where chroma detail matters (the high presets, or when 4:2:0 cannot reach the goal). The smaller
+    passing one wins."""
+    options = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
     if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or not options[0].passes):
-        options.append(tiles.settle("4:4:4", quality, bounds, goal))
+        options.append(tiles.settle("4:4:4", quality, bounds, goal, enough))
     passing = [o for o in options if o.passes]
     return min(passing, key=lambda o: len(o.encoded)) if passing else max(options, key=lambda o: o.score)
 
@@ -156,19 +171,48 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float) -> Settl
 def verified(
     pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
 ) -> Candidate:
-    """The predicted quality, moved until it just reaches the target: first on the sample (cheap),
-    then confirmed on the whole image (exact), stepping up from there if the whole image falls short."""
+    """The predicted quality, moved until it just reaches the target: searched on the sample (cheap),
+    then confirmed on the whole image (exact)."""
     tiles = sample(pixels)
-    whole = tiles is pixels
-    goal = settings.target if whole else settings.target + SAMPLE_MARGIN
-    settled = on_sample(Sample(tiles, extra if whole else {}), quality, bounds, goal)
-    if settled.passes and not whole and pixels.width * pixels.height <= CONFIRM_MAX_PIXELS:
-        confirmed = Sample(pixels, extra).settle(
-            settled.subsampling, settled.quality, Bounds(settled.quality, bounds.high), settings.target
-        )
-        return Candidate(confirmed.encoded, confirmed.quality, confirmed.subsampling, confirmed.score)
-    data = settled.encoded if whole else px.encode(pixels, settled.quality, settled.subsampling, extra)
-    return Candidate(data, settled.quality, settled.subsampling, settled.score)
+    if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
+        settled = on_sample(Sample(pixels, extra), quality, bounds, settings.target, SURPLUS)
+        return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.score)
+    mosaic = Sample(tiles, {})
+    settled = on_sample(mosaic, quality, bounds, settings.target + SAMPLE_MARGIN)
+    if pixels.width * pixels.height > CONFIRM_MAX_PIXELS:
+        data = px.encode(pixels, settled.quality, settled.subsampling, extra)
+        return Candidate(data, settled.quality, settled.subsampling, settled.score)
+    return confirmed(Sample(pixels, extra), mosaic, settled, bounds, settings.target)
+
+
+def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:
+    """The mosaic's quality, checked on the whole image and corrected with what that check shows.
+
+    After each whole-image score, the mosaic's error at that quality is known, so the next try is the
+    mosaic walk aimed by that much: higher where the whole image fell short, lower where it passed by
+    more than SURPLUS (the mosaic under-scored it). A pass within SURPLUS of the target is kept without
+    closing the bracket, because one whole-image score costs about as much as the whole mosaic walk.
+    Without a pass, the last try is the highest allowed quality, so that an unreachable target is told
+    apart from an exhausted budget.
+    """
+    subsampling, quality = settled.subsampling, settled.quality
+    failing, passing = bounds.low - 1, None
+    for attempt in range(1, MAX_ENCODES + 1):
+        score, encoded = whole.measure(quality, subsampling)
+        if score >= target:
+            passing = Candidate(encoded, quality, subsampling, score)
+            if score < target + SURPLUS:
+                break
+        else:
+            failing = quality
+        open_range = Bounds(failing + 1, bounds.high if passing is None else passing.quality - 1)
+        if open_range.low > open_range.high:
+            break
+        goal = target + mosaic.measure(quality, subsampling)[0] - score + SAMPLE_MARGIN
+        quality = mosaic.settle(subsampling, open_range.clamp(quality), open_range, goal).quality
+        if passing is None and attempt == MAX_ENCODES - 1:
+            quality = bounds.high
+    return passing or Candidate(encoded, quality, subsampling, score)
 
 
 def chooser(settings: Settings) -> Chooser:

@@ -81,3 +81,21 @@ def test_a_noisy_image_at_high_quality_with_full_chroma_still_encodes():
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8), "RGB")
     data = px.encode(noise, 95, "4:4:4", {})
     assert Image.open(io.BytesIO(data)).size == (200, 200) and len(data) > 2 * 200 * 200
+
+
+def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pixels():
+    photo, smooth = Image.open(PHOTOS / "Sony_Cybershot_(6).jpg").convert("RGB"), photo_like(512, 384)
+    for image, progressive_wins in ((photo, True), (smooth, False)):
+        for subsampling in ("4:2:0", "4:4:4"):
+            baseline = px.encode(image, 75, subsampling, {})
+            chosen = px.leaner(image, 75, subsampling, {}, baseline)
+            assert (chosen != baseline) is progressive_wins and len(chosen) <= len(baseline)
+            decoded = (np.asarray(Image.open(io.BytesIO(data))) for data in (chosen, baseline))
+            assert np.array_equal(*decoded)
+
+
+def test_the_output_is_coded_progressively_where_that_is_smaller(settings, fixed_model):
+    data = (PHOTOS / "Sony_Cybershot_(6).jpg").read_bytes()
+    out, result = optimize(data, settings, fixed_model, encode_predicted)
+    assert result.outcome == OPTIMIZED and Image.open(io.BytesIO(out)).info.get("progressive")
+    assert result.bytes_out == len(out) < len(data)

@@ -1,0 +1,92 @@
+"""Tune the verifier's sample on the train split: `make tune` (`python -m bench.sample_tuning`).
+
+For each variant of the constants in handler/verify.py (tile size, the mosaic's margin, the surplus that
+sends the whole-image check lower), the function runs on train pictures at three targets beside the
+oracle: total bytes vs the oracle's and the median speed-up over the oracle. Sizes are of sequential
+coding, like the oracle's, so that progressive coding does not hide what the sample changes. The values
+in handler/verify.py were chosen from this table. Writes bench/results/train/sample-tuning.md; never run
+on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+from multiprocessing import Pool
+from pathlib import Path
+
+from handler import model as model_module
+from handler import verify
+from handler.config import Settings
+from handler.core import optimize
+from training import corpus
+from training.label import pictures
+
+from bench.quality import RESULTS, oracle, sequential, timed
+
+TARGETS = (70, 80, 85)
+VARIANTS: dict[str, dict[str, float]] = {
+    f"tile {tile}, margin {margin}, surplus {surplus}": {"TILE": tile, "SAMPLE_MARGIN": margin, "SURPLUS": surplus}
+    for tile, margin, surplus in ((96, 1.0, 2.0), (96, 1.0, 1.0), (64, 1.0, 2.0), (64, 1.0, 1.0))
+}
+
+
+def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
+    path, corpus_dir = job
+    item = corpus.load(path, corpus_dir)
+    if item is None:
+        return []
+    data, model, rows = path.read_bytes(), model_module.load(), []
+    for target in TARGETS:
+        (oracle_data, _), oracle_seconds = timed(oracle, item, target)
+        oracle_bytes = min(len(oracle_data) or len(data), len(data))
+        for variant, constants in VARIANTS.items():
+            for name, value in constants.items():  # this worker process's copy of the module
+                setattr(verify, name, value)
+            settings = Settings(target=target)
+            (_, result), seconds = timed(optimize, data, settings, model, verify.verified)
+            kept = result.outcome != "optimized"
+            rows.append({"target": target, "variant": variant, "oracle_bytes": oracle_bytes,
+                         "bytes": len(data) if kept else sequential(item, result, settings),
+                         "speedup": oracle_seconds / seconds})
+    return rows
+
+
+def table(rows: list[dict[str, object]]) -> list[str]:
+    lines = ["| variant | " + " | ".join(f"bytes vs oracle, {t} | x faster, {t}" for t in TARGETS) + " |",
+             "|---|" + "---|---|" * len(TARGETS)]
+    for variant in VARIANTS:
+        cells = []
+        for target in TARGETS:
+            group = [r for r in rows if r["variant"] == variant and r["target"] == target]
+            total = sum(r["bytes"] for r in group) / sum(r["oracle_bytes"] for r in group)
+            cells += [f"{total:.3f}", f"{statistics.median(r['speedup'] for r in group):.2f}"]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
+    parser.add_argument("--pictures", type=int, default=100, help="how many train pictures (a fixed random draw)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    args = parser.parse_args(argv)
+    names = pictures("train")
+    random.Random(0).shuffle(names)
+    jobs = [(args.corpus / name, args.corpus) for name in names[: args.pictures]]
+    with Pool(args.jobs) as pool:
+        rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
+    pictures_used = len(rows) // (len(VARIANTS) * len(TARGETS))
+    lines = ["# Tuning the verifier's sample (train split)", "",
+             f"Command: `make tune` (`python -m bench.sample_tuning --pictures {args.pictures}`): {pictures_used} "
+             f"train pictures, {args.jobs} worker processes. Sizes with sequential coding, as the oracle's.", ""]
+    out = RESULTS / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sample-tuning.md").write_text("\n".join(lines + table(rows) + [""]))
+    print("\n".join(lines + table(rows)))
+
+
+if __name__ == "__main__":
+    main()

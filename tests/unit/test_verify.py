@@ -1,0 +1,78 @@
+"""How the verifier confirms the mosaic's answer on the whole image, on scripted score curves."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from handler import verify
+from handler.core import Bounds
+from handler.verify import Sample, confirmed
+
+TARGET = 80
+BOUNDS = Bounds(30, 95)
+
+
+class Scripted(Sample):
+    """A sample whose score at each quality is given: the stepping logic, without encoding anything."""
+
+    def __init__(self, score: Callable[[int], float]) -> None:
+        self._score = score
+        self.asked: list[int] = []
+
+    def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
+        self.asked.append(quality)
+        return self._score(quality), f"q{quality}".encode()
+
+
+def whole_score(quality: int) -> float:
+    return 50 + 0.5 * quality  # reaches 80 at quality 60
+
+
+def run(over: float) -> tuple[Scripted, object]:
+    """The mosaic over-scores the whole image by `over` points."""
+    mosaic, whole = Scripted(lambda q: whole_score(q) + over), Scripted(whole_score)
+    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    return whole, confirmed(whole, mosaic, settled, BOUNDS, TARGET)
+
+
+def test_a_mosaic_that_agrees_with_the_whole_image_is_confirmed_with_one_whole_image_score():
+    whole, candidate = run(over=0.0)
+    assert whole.asked == [candidate.quality] and candidate.score >= TARGET
+    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50))
+
+
+def test_when_the_mosaic_over_scores_the_next_try_is_aimed_by_the_measured_gap():
+    whole, candidate = run(over=3.0)
+    assert len(whole.asked) == 2 and candidate.score >= TARGET
+    # aimed at target + gap + margin on the mosaic: the margin's worth above the lowest passing quality
+    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50))
+    assert candidate.data == f"q{candidate.quality}".encode()
+
+
+def test_an_unreachable_target_ends_at_the_highest_allowed_quality_within_the_budget():
+    mosaic, whole = Scripted(lambda q: 100.0), Scripted(lambda q: 60 + 0.1 * q)
+    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    candidate = confirmed(whole, mosaic, settled, BOUNDS, TARGET)
+    assert len(whole.asked) <= verify.MAX_ENCODES and whole.asked[-1] == BOUNDS.high
+    assert candidate.quality == BOUNDS.high and candidate.score < TARGET
+
+
+def test_when_the_whole_image_passes_by_far_the_next_try_is_aimed_lower():
+    whole, candidate = run(over=-4.0)
+    assert len(whole.asked) == 2 and whole.asked[1] < whole.asked[0]
+    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50)) and candidate.score >= TARGET
+
+
+def test_the_walk_finds_the_lowest_passing_quality_or_stops_at_one_passing_by_less_than_enough():
+    asked: list[int] = []
+
+    def score(quality: int) -> float:
+        asked.append(quality)
+        return whole_score(quality)
+
+    assert verify.walk(score, 50, BOUNDS, TARGET) == 60  # whole_score reaches 80 at 60
+    closed = len(asked)
+    asked.clear()
+    early = verify.walk(score, 50, BOUNDS, TARGET, enough=2.0)
+    assert TARGET <= whole_score(early) < TARGET + 2.0 and len(asked) < closed
