@@ -27,9 +27,13 @@ from training.label import pictures
 from bench.quality import RESULTS, oracle, sequential, timed
 
 TARGETS = (70, 80, 85)
-VARIANTS: dict[str, dict[str, float]] = {
-    f"tile {tile}, margin {margin}, surplus {surplus}": {"TILE": tile, "SAMPLE_MARGIN": margin, "SURPLUS": surplus}
-    for tile, margin, surplus in ((96, 1.0, 2.0), (96, 1.0, 1.0), (64, 1.0, 2.0), (64, 1.0, 1.0))
+VARIANTS: dict[str, dict[str, float]] = {  # SAMPLE_MARGIN stays 1.0; SAMPLE_SHARE 1 means always TILE
+    "tile 96, surplus 2": {"TILE": 96, "SAMPLE_SHARE": 1, "SURPLUS": 2.0},
+    "tile 96, surplus 1": {"TILE": 96, "SAMPLE_SHARE": 1, "SURPLUS": 1.0},
+    "tile 64, surplus 2": {"TILE": 64, "SAMPLE_SHARE": 1, "SURPLUS": 2.0},
+    "tile 64, surplus 1": {"TILE": 64, "SAMPLE_SHARE": 1, "SURPLUS": 1.0},
+    "tile 32-96 (1/8 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 8, "SURPLUS": 2.0},
+    "tile 32-96 (1/4 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 4, "SURPLUS": 2.0},
 }
 
 
@@ -70,7 +74,7 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
-    parser.add_argument("--pictures", type=int, default=100, help="how many train pictures (a fixed random draw)")
+    parser.add_argument("--pictures", type=int, default=80, help="how many train pictures (a fixed random draw)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     names = pictures("train")

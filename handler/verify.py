@@ -10,6 +10,7 @@ short, to learn by how much the mosaic over-scores it and aim the mosaic that mu
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,9 +23,12 @@ from handler.core import Bounds, Candidate, Chooser, encode_predicted
 from handler.ssim2 import Reference
 
 TILE = 96
+MIN_TILE = 32
 GRID = 4
-"""GRID x GRID tiles of TILE pixels: a 384 x 384 mosaic (0.15 MP), whatever the image's size. Chosen
-with SAMPLE_MARGIN and SURPLUS on the train split (`make tune`, bench/results/train/sample-tuning.md)."""
+SAMPLE_SHARE = 4
+"""GRID x GRID tiles of MIN_TILE to TILE pixels: a mosaic of about 1/SAMPLE_SHARE of the image, at most
+384 x 384 (0.15 MP). Chosen with SAMPLE_MARGIN and SURPLUS on the train split (`make tune`,
+bench/results/train/sample-tuning.md)."""
 
 WHOLE_MAX_PIXELS = 512 * 512
 """Up to this size (under twice the mosaic's) the search runs on the image itself, and needs no
@@ -61,12 +65,20 @@ def _tile_origins(size: int, count: int, tile: int) -> list[int]:
     return sorted({(round(span * (i + 0.5) / count) // 16) * 16 for i in range(count)})
 
 
-def _layout(width: int, height: int) -> tuple[int, int]:
+def _tile_side(width: int, height: int) -> int:
+    """Tiles of at most TILE pixels, smaller where the image is small, so that the mosaic stays about
+    1/SAMPLE_SHARE of the image: on a 0.3 MP photo a 0.15 MP mosaic would cost half a whole-image score
+    per probe."""
+    side = math.isqrt(width * height // SAMPLE_SHARE) // GRID // 16 * 16
+    return min(TILE, max(MIN_TILE, side))
+
+
+def _layout(width: int, height: int, tile: int) -> tuple[int, int]:
     """Tiles across and down: GRID x GRID, or all in one row or column for a strip narrower than a tile
     (scoring a 127 x 65500 strip whole took 19 s and 1.7 GB)."""
-    if width < TILE:
+    if width < tile:
         return 1, GRID * GRID
-    if height < TILE:
+    if height < tile:
         return GRID * GRID, 1
     return GRID, GRID
 
@@ -76,8 +88,9 @@ def sample(pixels: Image.Image) -> Image.Image:
     width, height = pixels.size
     if width * height <= WHOLE_MAX_PIXELS:
         return pixels
-    across, down = _layout(width, height)
-    tile_w, tile_h = min(TILE, width), min(TILE, height)
+    tile = _tile_side(width, height)
+    across, down = _layout(width, height, tile)
+    tile_w, tile_h = min(tile, width), min(tile, height)
     xs, ys = _tile_origins(width, across, tile_w), _tile_origins(height, down, tile_h)
     mosaic = Image.new(pixels.mode, (tile_w * len(xs), tile_h * len(ys)))
     for row, y in enumerate(ys):

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from handler import verify
 from handler.config import Settings
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, Result, optimize
 from handler.model import Model
@@ -248,9 +249,10 @@ def test_an_image_longer_than_a_jpeg_can_be_is_kept(settings, fixed_model):
     assert out == data
 
 
-@pytest.mark.parametrize(("size", "mosaic"), [((50, 20_000), (50, 1536)), ((20_000, 50), (1536, 50))])
-def test_a_strip_narrower_than_a_tile_is_sampled_not_scored_whole(size, mosaic):
-    assert sample(Image.new("RGB", size)).size == mosaic
+@pytest.mark.parametrize("size", [(50, 20_000), (20_000, 50)])
+def test_a_strip_narrower_than_a_tile_is_sampled_not_scored_whole(size):
+    mosaic = sample(Image.new("RGB", size)).size
+    assert min(mosaic) == 50 and max(mosaic) <= 16 * verify.TILE  # one row of tiles along the strip
 
 
 def test_a_strip_is_optimized(settings, fixed_model):
