@@ -201,31 +201,45 @@ def verified(
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:
     """The mosaic's quality, checked on the whole image and corrected with what that check shows.
 
-    After each whole-image score, the mosaic's error at that quality is known, so the next try is the
-    mosaic walk aimed by that much: higher where the whole image fell short, lower where it passed by
-    more than SURPLUS (the mosaic under-scored it). A pass within SURPLUS of the target is kept without
-    closing the bracket, because one whole-image score costs about as much as the whole mosaic walk.
-    Without a pass, the last try is the highest allowed quality, so that an unreachable target is told
-    apart from an exhausted budget.
+    After the first whole-image score, the mosaic's error at that quality is known, so the next try is
+    the mosaic walk aimed by that much: higher where the whole image fell short, lower where it passed
+    by SURPLUS or more (the mosaic under-scored it). Once whole-image scores lie on both sides of the
+    target, the mosaic is no longer needed: the next try is interpolated between them, since a
+    mosaic's error can change with quality (on smooth gradients it does, by 10 points). A pass within
+    SURPLUS of the target is kept without closing the bracket: one whole-image score costs about as
+    much as the whole mosaic walk. Without a pass, the last try is the highest allowed quality, so
+    that an unreachable target is told apart from an exhausted budget.
     """
     subsampling, quality = settled.subsampling, settled.quality
-    failing, passing = bounds.low - 1, None
+    failing: tuple[int, float] | None = None  # whole-image (quality, score) closest below the target
+    passing: tuple[int, float] | None = None  # and closest above it
+    kept: Candidate | None = None
     for attempt in range(1, MAX_ENCODES + 1):
         score, encoded = whole.measure(quality, subsampling)
         if score >= target:
-            passing = Candidate(encoded, quality, subsampling, score)
+            passing, kept = (quality, score), Candidate(encoded, quality, subsampling, score)
             if score < target + SURPLUS:
                 break
         else:
-            failing = quality
-        open_range = Bounds(failing + 1, bounds.high if passing is None else passing.quality - 1)
+            failing = (quality, score)
+        open_range = Bounds(failing[0] + 1 if failing else bounds.low, passing[0] - 1 if passing else bounds.high)
         if open_range.low > open_range.high:
             break
-        goal = target + mosaic.measure(quality, subsampling)[0] - score + SAMPLE_MARGIN
-        quality = mosaic.settle(subsampling, open_range.clamp(quality), open_range, goal).quality
+        if failing and passing:
+            quality = interpolate(failing, passing, target + SAMPLE_MARGIN)
+        else:
+            goal = target + mosaic.measure(quality, subsampling)[0] - score + SAMPLE_MARGIN
+            quality = mosaic.settle(subsampling, open_range.clamp(quality), open_range, goal).quality
         if passing is None and attempt == MAX_ENCODES - 1:
             quality = bounds.high
-    return passing or Candidate(encoded, quality, subsampling, score)
+    return kept or Candidate(encoded, quality, subsampling, score)
+
+
+def interpolate(low: tuple[int, float], high: tuple[int, float], goal: float) -> int:
+    """The quality strictly between two (quality, score) points where the line through them reaches `goal`."""
+    (q0, s0), (q1, s1) = low, high
+    guess = q0 + (goal - s0) * (q1 - q0) / (s1 - s0) if s1 > s0 else (q0 + q1) / 2
+    return min(max(round(guess), q0 + 1), q1 - 1)
 
 
 def chooser(settings: Settings) -> Chooser:

@@ -76,3 +76,19 @@ def test_the_walk_finds_the_lowest_passing_quality_or_stops_at_one_passing_by_le
     asked.clear()
     early = verify.walk(score, 50, BOUNDS, TARGET, enough=2.0)
     assert TARGET <= whole_score(early) < TARGET + 2.0 and len(asked) < closed
+
+
+def test_when_the_mosaic_error_changes_with_quality_the_search_interpolates_on_the_whole_image():
+    # a smooth gradient: the mosaic's curve is nearly flat while the whole image's is steep
+    mosaic, whole = Scripted(lambda q: 70 + 0.13 * q), Scripted(lambda q: 50 + 0.45 * q)
+    settled = mosaic.settle("4:2:0", 75, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    candidate = confirmed(whole, mosaic, settled, BOUNDS, TARGET)
+    lowest = math.ceil((TARGET - 50) / 0.45)
+    assert TARGET <= candidate.score < TARGET + verify.SURPLUS and candidate.quality >= lowest
+    assert len(whole.asked) <= 4
+
+
+def test_interpolate_stays_strictly_inside_the_bracket():
+    assert verify.interpolate((40, 70.0), (90, 95.0), 80.0) == 60
+    assert verify.interpolate((40, 70.0), (42, 95.0), 99.0) == 41  # beyond the upper point: clamped inside
+    assert verify.interpolate((40, 80.0), (50, 79.0), 80.0) == 45  # scores not rising: the midpoint
