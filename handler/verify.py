@@ -205,7 +205,7 @@ def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, t
     the mosaic walk aimed by that much: higher where the whole image fell short, lower where it passed
     by SURPLUS or more (the mosaic under-scored it). Once whole-image scores lie on both sides of the
     target, the mosaic is no longer needed: the next try is interpolated between them, since a
-    mosaic's error can change with quality (on smooth gradients it does, by 10 points). A pass within
+    mosaic's error can change with quality (on smooth gradients, a lot). A pass within
     SURPLUS of the target is kept without closing the bracket: one whole-image score costs about as
     much as the whole mosaic walk. Without a pass, the last try is the highest allowed quality, so
     that an unreachable target is told apart from an exhausted budget.
