@@ -10,6 +10,7 @@ from PIL import Image
 
 from handler import pixels as px
 from handler.ssim2 import Reference
+from handler.verify import interpolate
 
 LOWEST, HIGHEST = 1, 100
 
@@ -18,9 +19,7 @@ def _probe(lo: tuple[int, float] | None, hi: tuple[int, float], target: float) -
     """Next quality to try inside the bracket: interpolated on the scores where both ends are known."""
     if lo is None:
         return (LOWEST + hi[0]) // 2
-    (q0, s0), (q1, s1) = lo, hi
-    guess = q0 + (target - s0) * (q1 - q0) / (s1 - s0) if s1 > s0 else (q0 + q1) / 2
-    return min(max(round(guess), q0 + 1), q1 - 1)
+    return interpolate(lo, hi, target)
 
 
 def oracle_quality(score: Callable[[int], float], target: float, known: Mapping[int, float] | None = None,
