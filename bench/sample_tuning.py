@@ -1,7 +1,7 @@
 """Tune the verifier's sample on the train split: `make tune` (`python -m bench.sample_tuning`).
 
-For each variant of the constants in handler/verify.py (tile size, the mosaic's margin, the surplus that
-sends the whole-image check lower), the function runs on train pictures at three targets beside the
+For each variant of the constants in handler/verify.py (tile size, the mosaic's share of the image, the
+surplus that sends the whole-image check lower; SAMPLE_MARGIN stays as shipped), the function runs on train pictures at three targets beside the
 oracle: total bytes vs the oracle's and the median speed-up over the oracle. Sizes are of sequential
 coding, like the oracle's, so that progressive coding does not hide what the sample changes. The values
 in handler/verify.py were chosen from this table. Writes bench/results/train/sample-tuning.md; never run

@@ -132,7 +132,7 @@ def leaner(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str,
     """`encoded`, or the same pixels coded progressively where that is smaller.
 
     Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
-    score, are the same (tests/unit/test_pixels.py); on the corpus it saved about 3% for one more
+    score, are the same (tests/unit/test_core.py); on the corpus it saved about 3% for one more
     encode (bench/results/quality.md).
     """
     progressive = encode(pixels, quality, subsampling, extra, progressive=True)

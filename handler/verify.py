@@ -1,10 +1,10 @@
 """Check a predicted quality before committing to it: searched on a small sample, confirmed on the whole.
 
 The sample is a mosaic of tiles cut on the 16-pixel grid of 4:2:0 JPEG, so each tile is compressed
-exactly as it is inside the full image. Scoring the mosaic with SSIMULACRA2 costs a few milliseconds
-where scoring the whole image costs 20 encodes or more; so the search walks on the mosaic, and the
-whole image is scored only to confirm the mosaic's answer (once, when it passes), or, when it falls
-short, to learn by how much the mosaic over-scores it and aim the mosaic that much higher.
+exactly as it is inside the full image. Scoring the mosaic with SSIMULACRA2 costs a fraction of
+scoring the whole image, which costs 20 encodes or more; so the search walks on the mosaic, and the
+whole image is scored only to check the mosaic's answer and, where it is off, to correct it (see
+`confirmed`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ SAMPLE_SHARE = 4
 bench/results/train/sample-tuning.md)."""
 
 WHOLE_MAX_PIXELS = 512 * 512
-"""Up to this size (under twice the mosaic's) the search runs on the image itself, and needs no
-confirmation."""
+"""Up to this size the search runs on the image itself, and needs no confirmation."""
 
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""

@@ -6,7 +6,7 @@ import math
 from typing import Callable
 
 from handler import verify
-from handler.core import Bounds
+from handler.core import Bounds, Candidate
 from handler.verify import Sample, confirmed
 
 TARGET = 80
@@ -29,7 +29,7 @@ def whole_score(quality: int) -> float:
     return 50 + 0.5 * quality  # reaches 80 at quality 60
 
 
-def run(over: float) -> tuple[Scripted, object]:
+def run(over: float) -> tuple[Scripted, Candidate]:
     """The mosaic over-scores the whole image by `over` points."""
     mosaic, whole = Scripted(lambda q: whole_score(q) + over), Scripted(whole_score)
     settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
