@@ -10,8 +10,11 @@ Gaussian blur done as small banded matrix products (BLAS) instead of scipy's
 per-pixel correlation; and working in stripes of 64 columns, so that the blurred
 planes stay in cache and are never stored for the whole image.
 
+Only the channels a scale's weights use are computed (see ``_PRUNE``): at full
+resolution that is Y alone, and full resolution is three quarters of the work.
+
 ``Reference`` keeps the original's per-scale XYB planes, blurred means,
-variances and edge strengths (about 64 bytes per pixel of the original), so
+variances and edge strengths (about 24 bytes per pixel of the original), so
 scoring many candidates against one original pays for them once.
 """
 
@@ -77,6 +80,33 @@ _WEIGHTS = np.array([
 # fmt: on
 
 
+_PRUNE = 0.01
+"""A channel is left out of a scale when all six of its weights there are below this. Their features
+are norms of maps that lie in [0, 1] or near it, and the left-out weights sum to under 0.01, against
+1 to 225 for those kept: measured against every channel, scores differ by at most a few hundredths of
+a point (`python -m bench.ssim2_agreement`). Left out of full resolution are X and B (weights under
+0.001): two thirds of the costliest scale."""
+
+
+def _channels(scales: int) -> tuple[tuple[int, ...], ...]:
+    """Per scale, the XYB channels whose weights reach _PRUNE, for an image with `scales` scales.
+
+    The weights are consumed in the order channel, scale, norm, map, so which weight falls on a
+    channel and scale depends on how many scales the image has (see `_final_score`).
+    """
+    weights = _WEIGHTS[: 3 * scales * 6].reshape(3, scales, 6)
+    return tuple(tuple(int(c) for c in np.flatnonzero(weights[:, s].max(axis=1) >= _PRUNE)) for s in range(scales))
+
+
+def _scale_count(height: int, width: int) -> int:
+    """How many scales the reference compares: it halves (rounding up) until a side is under _MIN_SIZE."""
+    count = 0
+    while count < _NUM_SCALES and min(height, width) >= _MIN_SIZE:
+        count += 1
+        height, width = -(-height // 2), -(-width // 2)
+    return count
+
+
 def _srgb_to_linear_table() -> np.ndarray:
     """Linear light for each 8-bit sRGB code, computed in float64 like the reference."""
     v = np.arange(256, dtype=np.float64) / 255.0
@@ -107,7 +137,7 @@ def _linear_planes(rgb: np.ndarray) -> np.ndarray:
     Rows first keeps each channel row contiguous and lets the vertical blur treat
     a stripe of the image as one (H, 3 * w) matrix.
     """
-    return np.take(_LINEAR, rgb.transpose(0, 2, 1))
+    return np.ascontiguousarray(np.take(_LINEAR, rgb).transpose(0, 2, 1))  # looked up in place, then moved: faster
 
 
 def _downsample(linear: np.ndarray) -> np.ndarray:
@@ -137,8 +167,8 @@ _POSITIVE = np.array([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]], dty
 _POSITIVE_OFFSET = np.array([[0.42], [0.01 - np.cbrt(_OPSIN_BIAS)], [0.55]], dtype=np.float32)
 
 
-def _xyb(linear: np.ndarray) -> np.ndarray:
-    """Linear RGB (H, 3, W) -> the reference's 'positive' XYB, same layout.
+def _xyb(linear: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    """Linear RGB (H, 3, W) -> the `channels` of the reference's 'positive' XYB, as (H, len(channels), W).
 
     The reference clamps the mixed values at 0 before the cube root; with linear
     RGB in [0, 1], positive weights and a positive bias they never are below it.
@@ -146,8 +176,8 @@ def _xyb(linear: np.ndarray) -> np.ndarray:
     mixed = np.matmul(_OPSIN32, linear)  # broadcasts the 3x3 mix over rows
     mixed += np.float32(_OPSIN_BIAS)
     np.cbrt(mixed, out=mixed)
-    out = np.matmul(_POSITIVE, mixed)
-    out += _POSITIVE_OFFSET
+    out = np.matmul(_POSITIVE[channels,], mixed)
+    out += _POSITIVE_OFFSET[channels,]
     return out
 
 
@@ -224,7 +254,7 @@ def _blur_stripe(stripe: np.ndarray, columns: _Band) -> np.ndarray:
 
 
 def _pool(values: np.ndarray, sums: np.ndarray) -> None:
-    """Add per-channel sums of v and v**4 over an (H, 3, w) block into sums[:, 0] and sums[:, 1].
+    """Add per-channel sums of v and v**4 over an (H, C, w) block into sums[:, 0] and sums[:, 1].
 
     The sums down the rows run in float32, vectorised across the stripe; the
     3 x w partial sums are then added in float64.
@@ -236,20 +266,21 @@ def _pool(values: np.ndarray, sums: np.ndarray) -> None:
 
 @dataclass
 class _RefScale:
-    """One scale of the original: its XYB planes, and per column stripe what the blur gives."""
+    """One scale of the original: its XYB planes (the channels kept), and per column stripe what the blur gives."""
 
-    xyb: np.ndarray  # (H, 3, W)
-    mu: list[np.ndarray]  # blurred xyb, per stripe (H, 3, w)
+    channels: tuple[int, ...]
+    xyb: np.ndarray  # (H, C, W)
+    mu: list[np.ndarray]  # blurred xyb, per stripe (H, C, w)
     variance_c2: list[np.ndarray]  # sigma^2 + C2
     edge: list[np.ndarray]  # 1 + |xyb - mu|
 
 
-def _reference_scale(xyb: np.ndarray) -> _RefScale:
+def _reference_scale(xyb: np.ndarray, channels: tuple[int, ...]) -> _RefScale:
     height = xyb.shape[0]
-    scale = _RefScale(xyb, [], [], [])
+    scale = _RefScale(channels, xyb, [], [], [])
     for columns in _stripes(xyb.shape[2]):
         window = xyb[:, :, columns.lo : columns.hi]
-        stripe = np.empty((2, height, 3, window.shape[2]), dtype=np.float32)
+        stripe = np.empty((2, height, len(channels), window.shape[2]), dtype=np.float32)
         stripe[0] = window
         np.multiply(window, window, out=stripe[1])
         mu, variance = _blur_stripe(stripe, columns)
@@ -307,7 +338,7 @@ def _edge_ratio(x2: np.ndarray, mu2: np.ndarray, edge1: np.ndarray) -> np.ndarra
 
 
 def _candidate_stripe(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """The planes to blur for one stripe: delta = x1 - x2, delta^2 and x2^2, as (3, H, 3, w)."""
+    """The planes to blur for one stripe: delta = x1 - x2, delta^2 and x2^2, as (3, H, C, w)."""
     stripe = np.empty((3, *x1.shape), dtype=np.float32)
     np.subtract(x1, x2, out=stripe[0])
     np.multiply(stripe[0], stripe[0], out=stripe[1])
@@ -316,8 +347,9 @@ def _candidate_stripe(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
 
 
 def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
-    """The 18 pooled numbers of one scale, as (channel, norm L1/L4, map ssim/artifact/detail lost)."""
-    sums = np.zeros((3, 2, 3), dtype=np.float64)
+    """The 18 pooled numbers of one scale, as (channel, norm L1/L4, map ssim/artifact/detail lost);
+    0 for the channels left out."""
+    sums = np.zeros((len(ref.channels), 2, 3), dtype=np.float64)
     for i, columns in enumerate(_stripes(xyb.shape[2])):
         window = slice(columns.lo, columns.hi)
         stripe = _candidate_stripe(ref.xyb[:, :, window], xyb[:, :, window])
@@ -330,7 +362,9 @@ def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
         _pool(np.subtract(artifact, ratio, out=ratio), sums[:, :, 2])  # max(-ratio, 0)
     sums /= xyb.shape[0] * xyb.shape[2]
     sums[:, 1] **= 0.25
-    return sums
+    features = np.zeros((3, 2, 3), dtype=np.float64)
+    features[ref.channels,] = sums
+    return features
 
 
 def _final_score(features: list[np.ndarray]) -> float:
@@ -358,14 +392,12 @@ class Reference:
         """``rgb``: HxWx3 (or HxW grey) uint8 sRGB, as ``np.asarray(Image.convert('RGB'))``."""
         rgb = _as_rgb(rgb)
         self.shape: tuple[int, int] = rgb.shape[:2]
-        self._scales: list[_RefScale] = []
+        self._scales: list[_RefScale | None] = []  # None: no channel kept at that scale
         linear = _linear_planes(rgb)
-        for index in range(_NUM_SCALES):
+        for index, channels in enumerate(_channels(_scale_count(*self.shape))):
             if index:
                 linear = _downsample(linear)
-            if linear.shape[0] < _MIN_SIZE or linear.shape[2] < _MIN_SIZE:
-                break
-            self._scales.append(_reference_scale(_xyb(linear)))
+            self._scales.append(_reference_scale(_xyb(linear, channels), channels) if channels else None)
 
     def score(self, distorted: np.ndarray) -> float:
         """SSIMULACRA2 of ``distorted`` (same size, uint8) against this original; 100 = identical.
@@ -381,7 +413,7 @@ class Reference:
         for index, ref in enumerate(self._scales):
             if index:
                 linear = _downsample(linear)
-            features.append(_scale_features(ref, _xyb(linear)))
+            features.append(_scale_features(ref, _xyb(linear, ref.channels)) if ref else np.zeros((3, 2, 3)))
         return _final_score(features)
 
 

@@ -20,7 +20,9 @@ from ssimulacra2 import compute_ssimulacra2
 from handler import ssim2
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ssim2"
-IMAGES = ("shapes.png", "texture.png", "grey_odd.png")
+IMAGES = ("shapes.png", "texture.png", "grey_odd.png", "../photos/Sony_Cybershot_(6).jpg")
+"""Under 256 pixels on the short side an image has at most 5 scales; the photo has all 6, and only at 6
+does full resolution score the Y channel alone (see handler.ssim2._PRUNE)."""
 QUALITIES = (30, 60, 85, 95)
 
 
