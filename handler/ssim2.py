@@ -14,7 +14,7 @@ Only the channels a scale's weights use are computed (see ``_PRUNE``): at full
 resolution that is Y alone, and full resolution is three quarters of the work.
 
 ``Reference`` keeps the original's per-scale XYB planes, blurred means,
-variances and edge strengths (about 24 bytes per pixel of the original), so
+variances and edge strengths (about 27 bytes per pixel of the original), so
 scoring many candidates against one original pays for them once.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterator
 
 import numpy as np
 
@@ -131,13 +132,18 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
+_ROWS = 64
+"""Rows converted at a time (even, for the 2x2 downsampling), so that the conversions' temporaries
+stay small beside the image: float32 RGB of a whole 24 MP image would be 288 MB."""
+
+
 def _linear_planes(rgb: np.ndarray) -> np.ndarray:
     """8-bit sRGB HxWx3 -> linear RGB laid out (H, 3, W).
 
     Rows first keeps each channel row contiguous and lets the vertical blur treat
     a stripe of the image as one (H, 3 * w) matrix.
     """
-    return np.ascontiguousarray(np.take(_LINEAR, rgb).transpose(0, 2, 1))  # looked up in place, then moved: faster
+    return np.ascontiguousarray(np.take(_LINEAR, rgb).transpose(0, 2, 1))  # faster than a transposed lookup
 
 
 def _downsample(linear: np.ndarray) -> np.ndarray:
@@ -173,12 +179,47 @@ def _xyb(linear: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
     The reference clamps the mixed values at 0 before the cube root; with linear
     RGB in [0, 1], positive weights and a positive bias they never are below it.
     """
-    mixed = np.matmul(_OPSIN32, linear)  # broadcasts the 3x3 mix over rows
-    mixed += np.float32(_OPSIN_BIAS)
-    np.cbrt(mixed, out=mixed)
-    out = np.matmul(_POSITIVE[channels,], mixed)
+    mixes = 3 if 2 in channels else 2  # X and Y do not use the third mix
+    positive = _POSITIVE[channels, :mixes]
+    out = np.empty((linear.shape[0], len(channels), linear.shape[2]), dtype=np.float32)
+    for top in range(0, linear.shape[0], _ROWS):
+        mixed = np.matmul(_OPSIN32[:mixes], linear[top : top + _ROWS])  # broadcasts the mix over rows
+        mixed += np.float32(_OPSIN_BIAS)
+        np.cbrt(mixed, out=mixed)
+        np.matmul(positive, mixed, out=out[top : top + _ROWS])
     out += _POSITIVE_OFFSET[channels,]
     return out
+
+
+def _pyramid(rgb: np.ndarray, channels: tuple[tuple[int, ...], ...]) -> Iterator[np.ndarray | None]:
+    """Each scale's XYB planes, of the channels kept there (None where there are none).
+
+    A scale's linear planes are downsampled and freed before its XYB planes are handed out, so
+    full-resolution RGB in float32 is never held while that scale is scored.
+    """
+    if not channels:
+        return
+    xyb, linear = _full_resolution(rgb, channels[0], len(channels) > 1)
+    yield xyb
+    for index, kept in enumerate(channels[1:], start=1):
+        xyb = _xyb(linear, kept) if kept else None
+        linear = _downsample(linear) if index + 1 < len(channels) else None
+        yield xyb
+
+
+def _full_resolution(rgb: np.ndarray, kept: tuple[int, ...], halve: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The first scale's XYB planes and (if `halve`) the second scale's linear RGB, made _ROWS rows at
+    a time, so that full-resolution linear RGB (12 bytes per pixel) is never held whole."""
+    height, width = rgb.shape[:2]
+    xyb = np.empty((height, len(kept), width), dtype=np.float32) if kept else None
+    half = np.empty(((height + 1) // 2, 3, (width + 1) // 2), dtype=np.float32) if halve else None
+    for top in range(0, height, _ROWS):
+        linear = _linear_planes(rgb[top : top + _ROWS])
+        if xyb is not None:
+            xyb[top : top + _ROWS] = _xyb(linear, kept)
+        if half is not None:
+            half[top // 2 : (top + _ROWS) // 2] = _downsample(linear)
+    return xyb, half
 
 
 def _gaussian_taps() -> np.ndarray:
@@ -392,12 +433,10 @@ class Reference:
         """``rgb``: HxWx3 (or HxW grey) uint8 sRGB, as ``np.asarray(Image.convert('RGB'))``."""
         rgb = _as_rgb(rgb)
         self.shape: tuple[int, int] = rgb.shape[:2]
-        self._scales: list[_RefScale | None] = []  # None: no channel kept at that scale
-        linear = _linear_planes(rgb)
-        for index, channels in enumerate(_channels(_scale_count(*self.shape))):
-            if index:
-                linear = _downsample(linear)
-            self._scales.append(_reference_scale(_xyb(linear, channels), channels) if channels else None)
+        self._channels = _channels(_scale_count(*self.shape))
+        self._scales: list[_RefScale | None] = [  # None: no channel kept at that scale
+            _reference_scale(xyb, kept) if kept else None for xyb, kept in zip(_pyramid(rgb, self._channels), self._channels)
+        ]
 
     def score(self, distorted: np.ndarray) -> float:
         """SSIMULACRA2 of ``distorted`` (same size, uint8) against this original; 100 = identical.
@@ -408,12 +447,10 @@ class Reference:
         distorted = _as_rgb(distorted)
         if distorted.shape[:2] != self.shape:
             raise ValueError(f"size mismatch: reference {self.shape}, distorted {distorted.shape[:2]}")
-        features = []
-        linear = _linear_planes(distorted)
-        for index, ref in enumerate(self._scales):
-            if index:
-                linear = _downsample(linear)
-            features.append(_scale_features(ref, _xyb(linear, ref.channels)) if ref else np.zeros((3, 2, 3)))
+        features = [
+            _scale_features(ref, xyb) if ref else np.zeros((3, 2, 3))
+            for ref, xyb in zip(self._scales, _pyramid(distorted, self._channels))
+        ]
         return _final_score(features)
 
 
