@@ -137,7 +137,8 @@ def optimize_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     todo = jobs if args.force else [job for job in jobs if not is_current(job)]
-    with open(args.report, "w", encoding="utf-8") if args.report else nullcontext() as report:
+    # appended to, so that after a resumed run the report still covers the files the first run did
+    with open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
         records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report)
     print(summary(records, len(jobs) - len(todo)), file=sys.stderr)
     return 1 if any(r["outcome"] == FAILED for r in records) else 0
@@ -153,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     opt.add_argument("--no-verify", action="store_true", help="trust the prediction, skip the check")
     opt.add_argument("--jobs", type=int, help="worker processes (default: every core)")
     opt.add_argument("--force", action="store_true", help="redo inputs whose output is already current")
-    opt.add_argument("--report", type=Path, help="also write the JSON lines to this file")
+    opt.add_argument("--report", type=Path, help="also append the JSON lines to this file")
     opt.set_defaults(func=optimize_command)
     return root
 

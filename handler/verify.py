@@ -2,7 +2,7 @@
 
 The sample is a mosaic of tiles cut on the 16-pixel grid of 4:2:0 JPEG, so each tile is compressed
 exactly as it is inside the full image. Scoring the mosaic with SSIMULACRA2 costs a fraction of
-scoring the whole image, which costs 20 encodes or more; so the search walks on the mosaic, and the
+scoring the whole image, which costs several encodes; so the search walks on the mosaic, and the
 whole image is scored only to check the mosaic's answer and, where it is off, to correct it (see
 `confirmed`).
 """

@@ -93,3 +93,12 @@ def test_an_object_carrying_the_marker_under_another_key_is_skipped_as_already_o
     (result,) = s3_event.handle(app, put_event(record))["results"]
     assert (result["outcome"], result["reason"], result["output_key"]) == ("skipped", "already-optimized", None)
     assert versions(bucket) == {"elsewhere/b.jpg": 1}
+
+
+def test_an_upload_whose_output_would_replace_a_batch_manifest_is_skipped_and_the_manifest_kept(app, buckets):
+    source, output = buckets
+    manifest = b"my-uploads,photos/a.jpg\n"
+    boto3.client("s3").put_object(Bucket=output, Key="batch-manifests/manifest.csv", Body=manifest)
+    result = upload_and_handle(app, source, "batch-manifests/manifest.csv")
+    assert (result["outcome"], result["reason"], result["output_key"]) == ("skipped", "batch-prefix", None)
+    assert boto3.client("s3").get_object(Bucket=output, Key="batch-manifests/manifest.csv")["Body"].read() == manifest

@@ -118,6 +118,15 @@ def test_an_input_changed_after_its_output_was_written_is_redone(tree):
     assert [Path(r["input"]).name for r in again.records] == ["a.jpg"]
 
 
+def test_after_a_resumed_run_the_report_holds_a_line_for_every_file_done(tree, tmp_path):
+    source, out = tree
+    report = tmp_path / "report.jsonl"
+    run(source / "a.jpg", "--out", out, "--report", report)
+    run(source, "--out", out, "--report", report)  # a.jpg is current and skipped
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in lines) == ["a.jpg", "b.png", "notes.txt"]
+
+
 def test_force_redoes_outputs_that_are_current(tree):
     source, out = tree
     run(source, "--out", out)
