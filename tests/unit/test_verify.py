@@ -78,6 +78,18 @@ def test_the_walk_finds_the_lowest_passing_quality_or_stops_at_one_passing_by_le
     assert TARGET <= whole_score(early) < TARGET + 2.0 and len(asked) < closed
 
 
+def test_once_the_walk_brackets_the_target_it_interpolates_instead_of_bisecting():
+    asked: list[int] = []
+
+    def score(quality: int) -> float:
+        asked.append(quality)
+        return 20.0 + quality  # reaches 80 at 60; the first step (1.5 per point) overshoots to 65
+
+    assert verify.walk(score, 50, BOUNDS, TARGET) == 60
+    # bisection of 50..65 would ask 57, 61, 59, 60: six scores in all, the whole budget
+    assert asked == [50, 65, 60, 59]
+
+
 def test_when_the_mosaic_error_changes_with_quality_the_search_interpolates_on_the_whole_image():
     # a smooth gradient: the mosaic's curve is nearly flat while the whole image's is steep
     mosaic, whole = Scripted(lambda q: 70 + 0.13 * q), Scripted(lambda q: 50 + 0.45 * q)
