@@ -349,6 +349,15 @@ def test_manifests_and_reports_sit_where_no_trigger_fires_and_no_function_reads(
         assert not reads, f"{function} reads the output bucket: {reads}"
 
 
+def test_no_function_may_write_where_batch_operations_keeps_manifests_and_reports(template: dict, deployed: dict) -> None:
+    statements = template["Resources"]["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny" and "AWS" in s["Principal"]]
+    roles = {deployed["Resources"][f]["Properties"]["Role"]["Fn::GetAtt"][0] for f in ENTRY_POINTS}
+    assert set(_render(deny["Principal"]["AWS"])) == {f"<{role}.Arn>" for role in roles}
+    assert _listed(deny["Action"]) == ["s3:PutObject"]
+    assert set(_render(deny["Resource"])) == {OUTPUT_ARN + "/batch-manifests/*", OUTPUT_ARN + "/batch-reports/*"}
+
+
 def test_s3_inventory_of_the_upload_bucket_alone_may_deliver_under_batch_manifests(template: dict) -> None:
     statements = template["Resources"]["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (inventory,) = [s for s in statements if s["Effect"] == "Allow"]
@@ -373,7 +382,7 @@ def test_both_buckets_block_public_access_encrypt_and_refuse_plain_http(template
         assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"], bucket
         denials = [
             s for s in policies[bucket]["Statement"]
-            if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
         ]
         assert denials, f"{bucket} accepts requests without TLS"
 
