@@ -6,7 +6,7 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from handler.probe import damaged
 
@@ -119,13 +119,19 @@ def encode(
     options = {} if pixels.mode == "L" else {"subsampling": subsampling}
     # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
     options.update({"comment": b"", **extra})
+    optimised = {"quality": quality, "optimize": True, "progressive": progressive, **options}
     try:
-        return _save(pixels, quality=quality, optimize=True, progressive=progressive, **options)
+        return _save(pixels, **optimised)
     except OSError:
-        # Optimising the Huffman tables needs the whole output in one buffer, which Pillow sizes at
-        # 2 bytes a pixel; very noisy images at high quality with 4:4:4 need more ("Suspension not
-        # allowed here"). The standard tables have no such limit.
-        return _save(pixels, quality=quality, optimize=False, **options)
+        # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at
+        # 1 byte a pixel below quality 95 (2 from 95); noisy images at high quality with 4:4:4 need more
+        # (libjpeg: "Suspension not allowed here"). The standard tables have no such limit, and their
+        # output bounds the optimised one, so it sizes the buffer for a second try.
+        plain = _save(pixels, quality=quality, optimize=False, **options)
+        try:
+            return _save(pixels, len(plain) + BUFFER_SLACK, **optimised)
+        except OSError:
+            return plain
 
 
 def leaner(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str, object], encoded: bytes) -> bytes:
@@ -139,7 +145,18 @@ def leaner(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str,
     return progressive if len(progressive) < len(encoded) else encoded
 
 
-def _save(pixels: Image.Image, **options: object) -> bytes:
+BUFFER_SLACK = 1 << 16
+"""Room beyond the standard tables' output, for the optimised tables and progressive scans' headers."""
+
+
+def _save(pixels: Image.Image, buffer: int = 0, **options: object) -> bytes:
+    """Pillow's JPEG writer, with an output buffer of at least `buffer` bytes. Pillow reads the floor of its
+    buffer from the module-level ImageFile.MAXBLOCK, so it is raised for this call only."""
     out = io.BytesIO()
-    pixels.save(out, "JPEG", **options)
+    floor = ImageFile.MAXBLOCK
+    ImageFile.MAXBLOCK = max(floor, buffer)
+    try:
+        pixels.save(out, "JPEG", **options)
+    finally:
+        ImageFile.MAXBLOCK = floor
     return out.getvalue()
