@@ -97,7 +97,7 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
 
 RESERVE_MS = 20_000
 """No object is started with less than this left before the function's timeout. The slowest image
-measured, a 24 MP photo confirmed on the whole image, took 8.8 s on one core (bench/results/runtime.md),
+measured, a 24 MP photo confirmed on the whole image, took 9.8 s on one core (bench/results/runtime.md),
 so what is started also finishes."""
 
 
