@@ -103,6 +103,11 @@ def outputs(item: corpus.Item, data: bytes, target: int) -> dict[str, tuple[byte
     return found
 
 
+def output_score(original: Reference, out: bytes) -> float:
+    """SSIMULACRA2 (handler/ssim2.py) of an output's decoded pixels against the prepared original."""
+    return original.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
+
+
 def reference_score(original: Path, data: bytes) -> float:
     from ssimulacra2 import compute_ssimulacra2  # the reference: slow, scipy, benchmark only
 
@@ -122,7 +127,7 @@ def measure(path: Path) -> list[dict[str, object]]:
     def score_of(out: bytes) -> float:
         digest = hashlib.sha1(out).digest()
         if digest not in scores:
-            scores[digest] = ref.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
+            scores[digest] = output_score(ref, out)
         return scores[digest]
 
     for target in _state["targets"]:

@@ -13,7 +13,6 @@ on the test split.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import statistics
@@ -21,7 +20,6 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from handler import model as model_module
 from handler import verify
@@ -31,7 +29,7 @@ from handler.ssim2 import Reference
 from training import corpus
 from training.label import pictures
 
-from bench.quality import RESULTS, oracle, sequential, timed
+from bench.quality import RESULTS, oracle, output_score, sequential, timed
 
 TARGETS = (70, 80, 85)
 SHIPPED = {name: getattr(verify, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
@@ -66,10 +64,9 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
             settings = Settings(target=target)
             (out, result), seconds = timed(optimize, data, settings, model, verify.verified)
             kept = result.outcome != "optimized"
-            decoded = None if kept else np.asarray(Image.open(io.BytesIO(out)).convert("RGB"))
             rows.append({"target": target, "variant": variant, "oracle_bytes": oracle_bytes,
                          "bytes": len(data) if kept else sequential(item, result, settings),
-                         "speedup": oracle_seconds / seconds, "score": 100.0 if kept else whole.score(decoded)})
+                         "speedup": oracle_seconds / seconds, "score": 100.0 if kept else output_score(whole, out)})
     return rows
 
 

@@ -152,13 +152,14 @@ def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: floa
     passing: tuple[int, float] | None = None  # and closest above it
     quality = start
     for _ in range(MAX_ENCODES):
-        distance = score(quality) - target
+        value = score(quality)
+        distance = value - target
         if distance >= 0:
-            passing = (quality, distance + target)
+            passing = (quality, value)
             if distance < enough:
                 break
         else:
-            failing = (quality, distance + target)
+            failing = (quality, value)
         if passing and failing and passing[0] - failing[0] <= 1:
             break
         if passing is None:
