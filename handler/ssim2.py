@@ -311,19 +311,18 @@ def _pool(values: np.ndarray, sums: np.ndarray) -> None:
 class _RefScale:
     """One scale of the original: its XYB planes (the channels kept), and per column stripe what the blur gives."""
 
-    channels: tuple[int, ...]
     xyb: np.ndarray  # (H, C, W)
     mu: list[np.ndarray]  # blurred xyb, per stripe (H, C, w)
     variance_c2: list[np.ndarray]  # sigma^2 + C2
     edge: list[np.ndarray]  # 1 + |xyb - mu|
 
 
-def _reference_scale(xyb: np.ndarray, channels: tuple[int, ...]) -> _RefScale:
-    height = xyb.shape[0]
-    scale = _RefScale(channels, xyb, [], [], [])
+def _reference_scale(xyb: np.ndarray) -> _RefScale:
+    height, channels = xyb.shape[:2]
+    scale = _RefScale(xyb, [], [], [])
     for columns in _stripes(xyb.shape[2]):
         window = xyb[:, :, columns.lo : columns.hi]
-        stripe = np.empty((2, height, len(channels), window.shape[2]), dtype=np.float32)
+        stripe = np.empty((2, height, channels, window.shape[2]), dtype=np.float32)
         stripe[0] = window
         np.multiply(window, window, out=stripe[1])
         mu, variance = _blur_stripe(stripe, columns)
@@ -389,10 +388,10 @@ def _candidate_stripe(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     return stripe
 
 
-def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
+def _scale_features(ref: _RefScale, kept: tuple[int, ...], xyb: np.ndarray) -> np.ndarray:
     """The 18 pooled numbers of one scale, as (channel, norm L1/L4, map ssim/artifact/detail lost);
-    0 for the channels left out."""
-    sums = np.zeros((len(ref.channels), 2, 3), dtype=np.float64)
+    0 for the channels left out (those not in `kept`)."""
+    sums = np.zeros((len(kept), 2, 3), dtype=np.float64)
     for i, columns in enumerate(_stripes(xyb.shape[2])):
         window = slice(columns.lo, columns.hi)
         stripe = _candidate_stripe(ref.xyb[:, :, window], xyb[:, :, window])
@@ -406,7 +405,7 @@ def _scale_features(ref: _RefScale, xyb: np.ndarray) -> np.ndarray:
     sums /= xyb.shape[0] * xyb.shape[2]
     sums[:, 1] **= 0.25
     features = np.zeros((3, 2, 3), dtype=np.float64)
-    features[ref.channels,] = sums
+    features[kept,] = sums
     return features
 
 
@@ -438,7 +437,7 @@ class Reference:
         self._channels = _channels(_scale_count(*self.shape))
         pyramid = zip(_pyramid(rgb, self._channels), self._channels)
         # None where no channel is kept at that scale
-        self._scales: list[_RefScale | None] = [_reference_scale(xyb, kept) if kept else None for xyb, kept in pyramid]
+        self._scales: list[_RefScale | None] = [_reference_scale(xyb) if kept else None for xyb, kept in pyramid]
 
     def score(self, distorted: np.ndarray) -> float:
         """SSIMULACRA2 of ``distorted`` (same size, uint8) against this original; 100 = identical.
@@ -450,8 +449,8 @@ class Reference:
         if distorted.shape[:2] != self.shape:
             raise ValueError(f"size mismatch: reference {self.shape}, distorted {distorted.shape[:2]}")
         features = [
-            _scale_features(ref, xyb) if ref else np.zeros((3, 2, 3))
-            for ref, xyb in zip(self._scales, _pyramid(distorted, self._channels))
+            _scale_features(ref, kept, xyb) if ref else np.zeros((3, 2, 3))
+            for ref, kept, xyb in zip(self._scales, self._channels, _pyramid(distorted, self._channels))
         ]
         return _final_score(features)
 
