@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -44,7 +45,8 @@ REFERENCE_METHOD = "model+verify"
 """The reference scorer (2 s and up to 7 GB per 16 MP) checks only the function's own outputs: the
 project's SSIMULACRA2 agrees with it within 0.001 (bench/results/ssim2_agreement.md)."""
 ROW_FIELDS = ("name", "target", "method", "quality", "bytes_in", "bytes_out", "sequential_bytes", "seconds",
-              "baseline_seconds", "oracle_seconds", "score", "reference_score", "oracle_quality")
+              "baseline_seconds", "oracle_seconds", "score", "reference_score", "oracle_quality", "oracle_probes",
+              "one_check_seconds")
 
 _state: dict[str, object] = {}
 
@@ -74,10 +76,25 @@ def fixed(item: corpus.Item, quality: int) -> bytes:
     return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep"))
 
 
-def oracle(item: corpus.Item, target: int) -> tuple[bytes, int | None]:
+@dataclass(frozen=True)
+class OracleRun:
+    data: bytes
+    """The output; b'' when no quality reaches the target."""
+    quality: int | None
+    probes: int
+    one_check: float
+    """Seconds to prepare the original and score one encoding of it (the oracle's mean probe): the least that
+    any verifier checking the whole image must spend, whatever it does before."""
+
+
+def oracle(item: corpus.Item, target: int) -> OracleRun:
+    start = time.perf_counter()
     curve = Curve(item.pixels, "4:2:0")
+    prepared = time.perf_counter() - start
     quality = oracle_quality(curve, target, curve.scores())
-    return (fixed(item, quality) if quality is not None else b""), quality
+    probes = len(curve.points)
+    one_check = prepared + (time.perf_counter() - start - prepared) / probes
+    return OracleRun(fixed(item, quality) if quality is not None else b"", quality, probes, one_check)
 
 
 def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
@@ -86,12 +103,14 @@ def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
                          px.metadata(item.image, settings.metadata)))
 
 
-def outputs(item: corpus.Item, data: bytes, target: int) -> dict[str, tuple[bytes, int | None, float, int]]:
-    """method -> (output bytes, quality, seconds, sequential bytes). Output b'' means the input is kept."""
+def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tuple[bytes, int | None, float, int]],
+                                                                  OracleRun]:
+    """method -> (output bytes, quality, seconds, sequential bytes), and the oracle's run. Output b'' means
+    the input is kept."""
     settings = Settings(target=target)
     model, seed = _state["model"], _state["seed"]
-    (oracle_data, oracle_q), oracle_s = timed(oracle, item, target)
-    found = {"oracle": (oracle_data, oracle_q, oracle_s, len(oracle_data))}
+    run, oracle_s = timed(oracle, item, target)
+    found = {"oracle": (run.data, run.quality, oracle_s, len(run.data))}
     for method, chosen_model, chooser in (("model+verify", model, verified), ("model", model, encode_predicted),
                                           ("seed", seed, encode_predicted)):
         (out, result), seconds = timed(optimize, data, settings, chosen_model, chooser)
@@ -100,7 +119,7 @@ def outputs(item: corpus.Item, data: bytes, target: int) -> dict[str, tuple[byte
     for quality in (75, 85):
         out, seconds = timed(fixed, item, quality)
         found[f"q{quality}"] = (out, quality, seconds, len(out))
-    return found
+    return found, run
 
 
 def output_score(original: Reference, out: bytes) -> float:
@@ -131,7 +150,7 @@ def measure(path: Path) -> list[dict[str, object]]:
         return scores[digest]
 
     for target in _state["targets"]:
-        found = outputs(item, data, target)
+        found, run = outputs(item, data, target)
         for method, (out, quality, seconds, sequential_bytes) in found.items():
             kept = not out or len(out) >= len(data)
             score = 100.0 if kept else score_of(out)
@@ -143,7 +162,8 @@ def measure(path: Path) -> list[dict[str, object]]:
                          "sequential_bytes": len(data) if kept else sequential_bytes, "seconds": round(seconds, 5),
                          "baseline_seconds": round(base, 5), "oracle_seconds": round(found["oracle"][2], 5),
                          "score": round(score, 3), "reference_score": reference,
-                         "oracle_quality": found["oracle"][1]})
+                         "oracle_quality": run.quality, "oracle_probes": run.probes,
+                         "one_check_seconds": round(run.one_check, 5)})
     return rows
 
 
@@ -169,7 +189,18 @@ def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
             f"{total_out / oracle_bytes:.3f} | {total_sequential / oracle_bytes:.3f} | {1 - total_out / total_in:.1%} | "
             f"{statistics.median(float(r['seconds']) for r in group):.3f} | {statistics.median(ratios):.2f} | "
             f"{statistics.median(speedups):.2f} |")
-    return lines + [""]
+    return lines + ["", ceiling(by_method["oracle"]), ""]
+
+
+def ceiling(oracle_rows: list[dict[str, object]]) -> str:
+    """What the speed goals allow: a verifier that only prepares the original and scores one encoding of the
+    whole image (no prediction, no sample, no second try) against the oracle and against decode + encode."""
+    one_check = [float(r["one_check_seconds"]) for r in oracle_rows]
+    speedup = statistics.median(float(r["seconds"]) / c for r, c in zip(oracle_rows, one_check))
+    cost = statistics.median(c / float(r["baseline_seconds"]) for r, c in zip(oracle_rows, one_check))
+    probes = statistics.median(int(r["oracle_probes"]) for r in oracle_rows)
+    return (f"One whole-image check alone (the original prepared, one encoding scored): median {speedup:.2f}x "
+            f"faster than the oracle ({probes:g} scores per image), {cost:.2f}x one decode + encode.")
 
 
 def plots(rows: list[dict[str, object]], target: int, results: Path) -> list[str]:
