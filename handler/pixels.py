@@ -120,13 +120,15 @@ def encode(
     # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
     options.update({"comment": b"", **extra})
     optimised = {"quality": quality, "optimize": True, "progressive": progressive, **options}
+    # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
+    # a pixel below quality 95 (2 from 95): noisy images at high quality with 4:4:4 need more, and libjpeg
+    # then fails, printing "Suspension not allowed here". The raw pixels' size holds any output up to
+    # quality 95 (binary noise, the worst case tried, took 2.3 bytes a pixel with 4:4:4).
     try:
-        return _save(pixels, **optimised)
+        return _save(pixels, pixels.width * pixels.height * len(pixels.getbands()), **optimised)
     except OSError:
-        # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at
-        # 1 byte a pixel below quality 95 (2 from 95); noisy images at high quality with 4:4:4 need more
-        # (libjpeg: "Suspension not allowed here"). The standard tables have no such limit, and their
-        # output bounds the optimised one, so it sizes the buffer for a second try.
+        # Beyond it (binary noise at quality 100: 3.2 bytes a pixel), the standard tables have no such
+        # limit, and their output bounds the optimised one, so it sizes the buffer for a second try.
         plain = _save(pixels, quality=quality, optimize=False, **options)
         try:
             return _save(pixels, len(plain) + BUFFER_SLACK, **optimised)

@@ -6,6 +6,7 @@ import io
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from handler import pixels as px
@@ -76,14 +77,21 @@ def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model
     assert len(tags) <= 10
 
 
-def test_a_noisy_image_at_high_quality_with_full_chroma_still_gets_optimised_tables():
-    # Pillow's buffer for optimised Huffman tables (2 bytes a pixel from quality 95) is too small for this one
-    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8), "RGB")
+@pytest.mark.parametrize("quality, levels, least_bytes_per_pixel", [(90, 256, 1), (95, 256, 2), (100, 2, 3)])
+def test_a_noisy_image_at_high_quality_with_full_chroma_still_gets_optimised_tables(
+    quality, levels, least_bytes_per_pixel, capfd
+):
+    # Each output is larger than the buffer Pillow gives optimised coding (1 byte a pixel below quality 95,
+    # 2 from 95); the last one is larger than the raw pixels too
+    values = np.random.default_rng(0).integers(0, levels, (200, 200, 3)) * (255 // (levels - 1))
+    noise = Image.fromarray(values.astype(np.uint8), "RGB")
     standard_tables = io.BytesIO()
-    noise.save(standard_tables, "JPEG", quality=95, subsampling="4:4:4")
-    data = px.encode(noise, 95, "4:4:4", {})
-    assert len(data) > 2 * 200 * 200 and len(data) < 0.95 * len(standard_tables.getvalue())
+    noise.save(standard_tables, "JPEG", quality=quality, subsampling="4:4:4")
+    data = px.encode(noise, quality, "4:4:4", {})
+    assert len(data) > least_bytes_per_pixel * 200 * 200 and len(data) < 0.95 * len(standard_tables.getvalue())
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(Image.open(standard_tables)))
+    if quality < 100:  # no failed first try, so nothing from libjpeg in the log
+        assert "Suspension" not in capfd.readouterr().err
 
 
 def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pixels():
