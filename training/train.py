@@ -75,7 +75,8 @@ def table(subsampling: str = SUBSAMPLING) -> Table:
     images = {row["pixel_hash"]: row for row in read_csv(IMAGES)}
     images = {row["name"]: row for row in images.values()}
     rows = []
-    for name, points in curves(subsampling).items():
+    for name, points in sorted(curves(subsampling).items()):  # in name order: labelling appends in finishing order,
+        # and the boosted trees' subsamples depend on the row order
         image = images.get(name)
         if image is None:
             continue
