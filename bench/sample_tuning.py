@@ -56,8 +56,8 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     data, model, rows = path.read_bytes(), model_module.load(), []
     whole = Reference(np.asarray(item.pixels.convert("RGB")))
     for target in TARGETS:
-        (oracle_data, _), oracle_seconds = timed(oracle, item, target)
-        oracle_bytes = min(len(oracle_data) or len(data), len(data))
+        run, oracle_seconds = timed(oracle, item, target)
+        oracle_bytes = min(len(run.data) or len(data), len(data))
         for variant, constants in VARIANTS.items():
             for name, value in {**SHIPPED, **constants}.items():  # this worker process's copy of the module
                 setattr(verify, name, value)
