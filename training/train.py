@@ -163,11 +163,15 @@ def choose_model(train: Table) -> tuple[str, dict[str, float]]:
     return min(errors, key=errors.get), errors
 
 
+def export(estimator: Ridge | GradientBoostingRegressor, X: np.ndarray) -> dict:
+    """A fitted candidate over MODEL_FEATURES as plain arrays (X: what it was fitted on)."""
+    return export_linear(estimator, MODEL_FEATURES, X) if isinstance(estimator, Ridge) else export_trees(
+        estimator, MODEL_FEATURES)
+
+
 def fit_model(train: Table, name: str) -> dict:
     X = model_matrix(train)
-    estimator = CANDIDATES[name]().fit(X, train.y)
-    spec = export_linear(estimator, MODEL_FEATURES, X) if name == "ridge" else export_trees(estimator, MODEL_FEATURES)
-    return {"all": spec}
+    return {"all": export(CANDIDATES[name]().fit(X, train.y), X)}
 
 
 # --- scoring --------------------------------------------------------------------------------------
