@@ -4,7 +4,8 @@ The sample is a mosaic of tiles cut on the 16-pixel grid of 4:2:0 JPEG, so each 
 exactly as it is inside the full image. Scoring the mosaic with SSIMULACRA2 costs a fraction of
 scoring the whole image, which costs several encodes; so the search walks on the mosaic, and the
 whole image is scored only to check the mosaic's answer and, where it is off, to correct it (see
-`confirmed`).
+`confirmed`). Above CONFIRM_MAX_PIXELS, where scoring the whole image would not fit in the function's
+memory, the check runs on a mosaic of tiles a megapixel or more each, covering half the image or more.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ SAMPLE_MARGIN = 1.0
 the confirmation on the whole image usually passes at once."""
 
 CONFIRM_MAX_PIXELS = 25_000_000
-"""Above this (24 MP photos are below it), the whole-image confirmation is skipped and the sample's
-verdict stands: the process holds about 45 bytes per pixel while it confirms, and a 24 MP photo peaked
-at 1.17 GB of the function's 1769 MB (`python -m bench.runtime`, bench/results/runtime.md)."""
+"""The largest confirmation: the whole image up to this size (24 MP photos are below it), else a mosaic of
+GRID x GRID tiles of about this many pixels, half a 48 MP photo or more. The process holds about 45 bytes
+per pixel confirmed, and a 24 MP photo peaked at 1.17 GB of the function's 1769 MB (`python -m
+bench.runtime`, bench/results/runtime.md). 0 turns the confirmation off, so that the sample's verdict
+stands: `make tune` does it to show what the confirmation is for."""
 
 SURPLUS = 2.0
 """A whole-image score this many points or more above the target is worth one more whole-image score
@@ -83,19 +86,33 @@ def _layout(width: int, height: int, tile: int) -> tuple[int, int]:
 
 
 def sample(pixels: Image.Image) -> Image.Image:
-    """The image itself up to WHOLE_MAX_PIXELS, else a mosaic of evenly spread tiles."""
+    """What the search walks on: the image itself up to WHOLE_MAX_PIXELS, else a mosaic of small tiles."""
     width, height = pixels.size
     if width * height <= WHOLE_MAX_PIXELS:
         return pixels
-    tile = _tile_side(width, height)
+    return mosaic(pixels, _tile_side(width, height))
+
+
+def check_sample(pixels: Image.Image) -> Image.Image:
+    """What the search's answer is confirmed on: the image itself up to CONFIRM_MAX_PIXELS, else a mosaic
+    of tiles as large as that allows (each at least a megapixel), so that the check stays exact on most
+    of the picture while its memory stays bounded."""
+    if pixels.width * pixels.height <= CONFIRM_MAX_PIXELS:
+        return pixels
+    return mosaic(pixels, math.isqrt(CONFIRM_MAX_PIXELS) // GRID // 16 * 16)
+
+
+def mosaic(pixels: Image.Image, tile: int) -> Image.Image:
+    """GRID x GRID tiles of `tile` pixels (see `_layout` for strips), spread evenly over the image."""
+    width, height = pixels.size
     across, down = _layout(width, height, tile)
     tile_w, tile_h = min(tile, width), min(tile, height)
     xs, ys = _tile_origins(width, across, tile_w), _tile_origins(height, down, tile_h)
-    mosaic = Image.new(pixels.mode, (tile_w * len(xs), tile_h * len(ys)))
+    out = Image.new(pixels.mode, (tile_w * len(xs), tile_h * len(ys)))
     for row, y in enumerate(ys):
         for col, x in enumerate(xs):
-            mosaic.paste(pixels.crop((x, y, x + tile_w, y + tile_h)), (col * tile_w, row * tile_h))
-    return mosaic
+            out.paste(pixels.crop((x, y, x + tile_w, y + tile_h)), (col * tile_w, row * tile_h))
+    return out
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
@@ -190,17 +207,20 @@ def verified(
     pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
 ) -> Candidate:
     """The predicted quality, moved until it just reaches the target: searched on the sample (cheap),
-    then confirmed on the whole image (exact)."""
+    then confirmed on the whole image (exact), or above CONFIRM_MAX_PIXELS on a mosaic of large tiles,
+    the image itself then encoded at the quality the check settled on."""
     tiles = sample(pixels)
     if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
         settled = on_sample(Sample(pixels, extra), quality, bounds, settings.target, SURPLUS)
         return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.score)
-    mosaic = Sample(tiles, {})
-    settled = on_sample(mosaic, quality, bounds, settings.target + SAMPLE_MARGIN)
-    if pixels.width * pixels.height > CONFIRM_MAX_PIXELS:
-        data = px.encode(pixels, settled.quality, settled.subsampling, extra)
-        return Candidate(data, settled.quality, settled.subsampling, settled.score)
-    return confirmed(Sample(pixels, extra), mosaic, settled, bounds, settings.target)
+    searched = Sample(tiles, {})
+    settled = on_sample(searched, quality, bounds, settings.target + SAMPLE_MARGIN)
+    checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
+    if checked is pixels:
+        return confirmed(Sample(pixels, extra), searched, settled, bounds, settings.target)
+    chosen = confirmed(Sample(checked, {}), searched, settled, bounds, settings.target) if checked else settled
+    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra)
+    return Candidate(data, chosen.quality, chosen.subsampling, chosen.score)
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:

@@ -47,10 +47,10 @@ def oracle_quality(score: Callable[[int], float], target: float, known: Mapping[
 class Curve:
     """Encodes `pixels` on demand and scores each quality once against the full-resolution original."""
 
-    def __init__(self, pixels: Image.Image, subsampling: str) -> None:
+    def __init__(self, pixels: Image.Image, subsampling: str, reference: Reference | None = None) -> None:
         self.pixels = pixels
         self.subsampling = subsampling
-        self._reference = Reference(np.asarray(pixels.convert("RGB")))
+        self._reference = reference or Reference(np.asarray(pixels.convert("RGB")))
         self.points: dict[int, tuple[float, int]] = {}
 
     def scores(self) -> dict[int, float]:

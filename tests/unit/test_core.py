@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from handler import pixels as px
+from handler import verify
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
 from handler.verify import verified
 from tests.conftest import PHOTOS, encoded, photo_like
@@ -67,6 +68,20 @@ def test_verification_reaches_the_target_on_the_sample(settings, fixed_model):
         _, result = optimize(data, replace(settings, target=target), fixed_model, verified)
         assert result.reason == "verified" or result.outcome == ORIGINAL_KEPT
         assert result.score is not None and result.score >= target
+
+
+def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_the_whole_image_encoded(
+    settings, fixed_model, monkeypatch
+):
+    monkeypatch.setattr(verify, "CONFIRM_MAX_PIXELS", 250_000)  # the photo has 307,200 pixels
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    pixels = Image.open(io.BytesIO(data)).convert("RGB")
+    checked, searched = verify.check_sample(pixels), verify.sample(pixels)
+    assert 2 * searched.width * searched.height < checked.width * checked.height <= 250_000
+    out, result = optimize(data, settings, fixed_model, verified)
+    assert result.outcome == OPTIMIZED and Image.open(io.BytesIO(out)).size == pixels.size
+    on_check = verify.Sample(checked, {}).measure(result.quality, result.subsampling)[0]
+    assert on_check >= settings.target and round(on_check, 2) == result.score
 
 
 def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model):
