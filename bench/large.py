@@ -2,8 +2,8 @@
 `make bench`).
 
 The corpus has no photo that large, so the benchmark makes them from held-out pictures (the test split,
-never trained or tuned on; `--split train` makes others to tune on): the largest ones side by side, 2 x 2 and 3 x 3, and the largest one
-enlarged to 40 MP (as a camera's digital zoom would). Each is saved as a JPEG at quality 92, the upload.
+never trained or tuned on; `--split train` makes others to tune on): the largest ones side by side,
+2 x 2 and 3 x 3, and the largest one enlarged to 40 MP (as a camera's digital zoom would). Each is saved as a JPEG at quality 92, the upload.
 For each target the function runs twice: as shipped (the mosaic's answer checked on a mosaic of large
 tiles, about CONFIRM_MAX_PIXELS) and with the check turned off (CONFIRM_MAX_PIXELS = 0: the small
 mosaic's verdict stands, as it did before). Both outputs are scored on the whole image, as is the
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from bench.quality import RESULTS, output_score
 from handler import model as model_module
 from handler import verify
 from handler.config import Settings
@@ -29,8 +30,6 @@ from handler.ssim2 import Reference
 from training import corpus
 from training.label import pictures
 from training.oracle import Curve, oracle_quality
-
-from bench.quality import RESULTS, output_score
 
 TARGETS = (70, 80)
 UPLOAD_QUALITY = 92
@@ -111,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     model = model_module.load()
     lines = ["# Photos over CONFIRM_MAX_PIXELS", "",
              f"Command: `python -m bench.large --split {args.split}` ({verify.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
-             f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). Score: SSIMULACRA2 of the whole output "
-             "(handler/ssim2.py); bytes vs the oracle's output (4:2:0, no metadata); seconds in one process.", "",
+             f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). "
+             "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, no metadata); seconds in one process.", "",
              "| upload | target | method | quality | oracle quality | score on the last sample checked "
              "| whole-image score | reaches target | bytes vs oracle | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
