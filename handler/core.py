@@ -72,6 +72,8 @@ class Candidate:
     quality: int
     subsampling: str
     score: float | None
+    sampled: bool = False
+    """The score is of a sample of the image, not of all of it (photos over verify.CONFIRM_MAX_PIXELS)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def _recompress(
         return data, Result(
             ORIGINAL_KEPT, "not-smaller", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
-    reason = "predicted" if candidate.score is None else "verified"
+    reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
     detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes"
     result = Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen, **described)
     return output, result

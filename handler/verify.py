@@ -220,7 +220,7 @@ def verified(
         return confirmed(Sample(pixels, extra), searched, settled, bounds, settings.target)
     chosen = confirmed(Sample(checked, {}), searched, settled, bounds, settings.target) if checked else settled
     data = px.encode(pixels, chosen.quality, chosen.subsampling, extra)
-    return Candidate(data, chosen.quality, chosen.subsampling, chosen.score)
+    return Candidate(data, chosen.quality, chosen.subsampling, chosen.score, sampled=True)
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:
