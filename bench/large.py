@@ -3,11 +3,11 @@
 
 The corpus has no photo that large, so the benchmark makes them from held-out pictures (the test split,
 never trained or tuned on; `--split train` makes others to tune on): the largest ones side by side,
-2 x 2 and 3 x 3, and the largest one enlarged to 40 MP (as a camera's digital zoom would). Each is saved as a JPEG at quality 92, the upload.
-For each target the function runs twice: as shipped (the mosaic's answer checked on a mosaic of large
-tiles, about CONFIRM_MAX_PIXELS) and with the check turned off (CONFIRM_MAX_PIXELS = 0: the small
-mosaic's verdict stands, as it did before). Both outputs are scored on the whole image, as is the
-oracle's. Writes bench/results/large.md (bench/results/train/large.md for the train split).
+2 x 2 and 3 x 3, and the largest one enlarged to 40 MP (as a camera's digital zoom would). Each is saved
+as a JPEG at quality 92, the upload. For each target the function runs twice: as shipped (the mosaic's
+answer checked on a mosaic of large tiles, about CONFIRM_MAX_PIXELS) and with the check turned off
+(CONFIRM_MAX_PIXELS = 0: the small mosaic's verdict stands, as it did before). Both outputs are scored
+on the whole image, as is the oracle's. Writes bench/results/large.md (bench/results/train/large.md for --split train).
 """
 
 from __future__ import annotations
@@ -76,14 +76,17 @@ def uploads(corpus_dir: Path, split: str) -> dict[str, bytes]:
 
 
 def run(data: bytes, target: int, confirm_max_pixels: int, model: model_module.Model) -> tuple[bytes, Result, float]:
-    verify.CONFIRM_MAX_PIXELS = confirm_max_pixels
-    start = time.perf_counter()
-    out, result = optimize(data, Settings(target=target), model, verify.verified)
-    return (out if result.outcome == "optimized" else b""), result, time.perf_counter() - start
+    """The function with CONFIRM_MAX_PIXELS set for this run only; output b'' when the input is kept."""
+    shipped, verify.CONFIRM_MAX_PIXELS = verify.CONFIRM_MAX_PIXELS, confirm_max_pixels
+    try:
+        start = time.perf_counter()
+        out, result = optimize(data, Settings(target=target), model, verify.verified)
+        return (out if result.outcome == "optimized" else b""), result, time.perf_counter() - start
+    finally:
+        verify.CONFIRM_MAX_PIXELS = shipped
 
 
 def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
-    shipped = verify.CONFIRM_MAX_PIXELS
     pixels = Image.open(io.BytesIO(data)).convert("RGB")
     whole = Reference(np.asarray(pixels))
     curve = Curve(pixels, "4:2:0", whole)
@@ -91,13 +94,13 @@ def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
     for target in TARGETS:
         best = oracle_quality(curve, target, curve.scores())
         oracle_bytes = len(curve.encoded(best)) if best is not None else len(data)
-        for label, limit in (("checked on large tiles (shipped)", shipped), ("sample's verdict (check off)", 0)):
+        for label, limit in (("checked on large tiles (shipped)", verify.CONFIRM_MAX_PIXELS),
+                             ("sample's verdict (check off)", 0)):
             out, result, seconds = run(data, target, limit, model)
             score = output_score(whole, out) if out else 100.0
             size = len(out) if out else len(data)
             rows.append(f"| {name} | {target} | {label} | {result.quality} | {best} | {result.score} | {score:.2f} | "
                         f"{'yes' if score >= target else 'no'} | {size / oracle_bytes:.3f} | {seconds:.1f} |")
-    verify.CONFIRM_MAX_PIXELS = shipped
     return rows
 
 
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = ["# Photos over CONFIRM_MAX_PIXELS", "",
              f"Command: `python -m bench.large --split {args.split}` ({verify.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
              f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). "
-             "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, no metadata); seconds in one process.", "",
+             "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, "
+             "no metadata); seconds in one process.", "",
              "| upload | target | method | quality | oracle quality | score on the last sample checked "
              "| whole-image score | reaches target | bytes vs oracle | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -218,7 +218,7 @@ def verified(
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
     if checked is pixels:
         return confirmed(Sample(pixels, extra), searched, settled, bounds, settings.target)
-    chosen = confirmed(Sample(checked, {}), searched, settled, bounds, settings.target) if checked else settled
+    chosen = settled if checked is None else confirmed(Sample(checked, {}), searched, settled, bounds, settings.target)
     data = px.encode(pixels, chosen.quality, chosen.subsampling, extra)
     return Candidate(data, chosen.quality, chosen.subsampling, chosen.score, sampled=True)
 
