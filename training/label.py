@@ -1,8 +1,8 @@
 """Quality curves for every corpus image: `python -m training.label [--corpus DIR]`.
 
 For each picture it searches the oracle quality of every target (`training.oracle.oracle_quality`; Pillow,
-optimize=True, 4:2:0, as the oracle is defined) and keeps every (quality, score, bytes) point it measured, so labels for any
-target come from this one pass.
+optimize=True, 4:2:0, as the oracle is defined) and keeps every (quality, score, bytes) point it measured,
+so labels for any target come from this one pass.
 Appends to training/data/curves.csv and resumes where it stopped.
 """
 
