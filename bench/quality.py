@@ -121,7 +121,8 @@ def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tupl
                                           ("seed", seed, encode_predicted)):
         (out, result), seconds = timed(optimize, data, settings, chosen_model, chooser)
         kept = result.outcome != "optimized"
-        found[method] = (b"" if kept else out, result.quality, seconds, 0 if kept else sequential(item, result, settings))
+        sequential_bytes = 0 if kept else sequential(item, result, settings)
+        found[method] = (b"" if kept else out, result.quality, seconds, sequential_bytes)
     for quality in (75, 85):
         out, seconds = timed(fixed, item, quality)
         found[f"q{quality}"] = (out, quality, seconds, len(out))
@@ -196,7 +197,8 @@ def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
         ref_cols = (f"{np.mean(np.array(refs) >= target):.1%} | {min(refs):.1f}" if refs else "- | -")
         lines.append(
             f"| {method} | {np.mean(np.array(scores) >= target):.1%} | {min(scores):.1f} | {ref_cols} | "
-            f"{total_out / oracle_bytes:.3f} | {total_sequential / oracle_bytes:.3f} | {1 - total_out / total_in:.1%} | "
+            f"{total_out / oracle_bytes:.3f} | {total_sequential / oracle_bytes:.3f} | "
+            f"{1 - total_out / total_in:.1%} | "
             f"{statistics.median(float(r['seconds']) for r in group):.3f} | {statistics.median(ratios):.2f} | "
             f"{statistics.median(speedups):.2f} | {statistics.median(bisection):.2f} |")
     return lines + ["", ceiling(by_method["oracle"]), ""]
