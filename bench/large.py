@@ -112,12 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model = model_module.load()
     lines = ["# Photos over CONFIRM_MAX_PIXELS", "",
-             f"Command: `python -m bench.large --split {args.split}` ({verify.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
-             f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). "
-             "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, "
-             "no metadata); seconds in one process.", "",
-             "| upload | target | method | quality | oracle quality | score on the last sample checked "
-             "| whole-image score | reaches target | bytes vs oracle | seconds |",
+             (f"Command: `python -m bench.large --split {args.split}` ({verify.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
+              f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). "
+              "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, "
+              "no metadata); seconds in one process."), "",
+             ("| upload | target | method | quality | oracle quality | score on the last sample checked "
+              "| whole-image score | reaches target | bytes vs oracle | seconds |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, data in uploads(args.corpus, args.split).items():
         lines += measure(name, data, model)

@@ -126,16 +126,16 @@ def report(args: argparse.Namespace, timed: list[Timed], wall: float, described:
     lines = [
         f"# Load: {args.uploads:,} uploads through the S3 handler",
         "",
-        f"Command: `{command}` on {os.cpu_count()} cores; moto S3 server on loopback; one event per upload;"
-        " VERIFY on, TARGET 80.",
+        (f"Command: `{command}` on {os.cpu_count()} cores; moto S3 server on loopback; one event per upload;"
+         " VERIFY on, TARGET 80."),
         "",
         "| figure | value |", "|---|---|",
         f"| events handled | {len(timed)} |",
         f"| wall time | {wall:.1f} s |",
         f"| throughput | {len(timed) / wall:.2f} images/s |",
         f"| per image: median / p95 | {statistics.median(seconds):.3f} s / {p95:.3f} s |",
-        f"| slowest image | {slowest.seconds:.3f} s: {slowest.key} ({described[slowest.key]}; {slowest.outcome},"
-        f" {slowest.reason}) |",
+        (f"| slowest image | {slowest.seconds:.3f} s: {slowest.key} ({described[slowest.key]}; {slowest.outcome},"
+         f" {slowest.reason}) |"),
         f"| outputs checked | {'all correct' if not problems else f'{len(problems)} problems'} |",
         "",
         "| outcome (reason) | images |", "|---|---|",

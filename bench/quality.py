@@ -180,9 +180,9 @@ def summarize(rows: list[dict[str, object]], target: int) -> list[str]:
     by_method = {m: [r for r in rows if r["method"] == m and int(r["target"]) == target] for m in METHODS}
     oracle_bytes = sum(int(r["bytes_out"]) for r in by_method["oracle"])
     lines = [f"### Target {target}", "",
-             "| method | pass rate | worst score | pass rate (reference) | worst (reference) | bytes vs oracle "
-             "| same, coded sequentially | saving vs input | median s/image | x decode+encode | x faster than oracle "
-             "| x faster than bisection |",
+             ("| method | pass rate | worst score | pass rate (reference) | worst (reference) | bytes vs oracle "
+              "| same, coded sequentially | saving vs input | median s/image | x decode+encode | x faster than oracle "
+              "| x faster than bisection |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, group in by_method.items():
         if not group:
@@ -275,9 +275,9 @@ def main(argv: list[str] | None = None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = ["# Choosing the quality: oracle, model, seed, fixed", "",
-             f"Command: `make bench` (`python -m bench.quality --targets {' '.join(map(str, args.targets))}`), "
-             f"{len(paths)} pictures of the {args.split} split of {args.corpus.name}/, "
-             f"{args.jobs} worker processes.", ""]
+             (f"Command: `make bench` (`python -m bench.quality --targets {' '.join(map(str, args.targets))}`), "
+              f"{len(paths)} pictures of the {args.split} split of {args.corpus.name}/, "
+              f"{args.jobs} worker processes."), ""]
     for target in args.targets:
         lines += summarize(rows, target) + plots(rows, target, results)
     (results / "quality.md").write_text("\n".join(lines))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.quality import RESULTS, oracle, output_score, sequential, timed
 from handler import model as model_module
 from handler import verify
 from handler.config import Settings
@@ -28,8 +29,6 @@ from handler.core import optimize
 from handler.ssim2 import Reference
 from training import corpus
 from training.label import pictures
-
-from bench.quality import RESULTS, oracle, output_score, sequential, timed
 
 TARGETS = (70, 80, 85)
 SHIPPED = {name: getattr(verify, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
@@ -99,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
     pictures_used = len(rows) // (len(VARIANTS) * len(TARGETS))
     lines = ["# Tuning the verifier's sample (train split)", "",
-             f"Command: `make tune` (`python -m bench.sample_tuning --pictures {args.pictures}`): {pictures_used} "
-             f"train pictures, {args.jobs} worker processes. Sizes with sequential coding, as the oracle's.", ""]
+             (f"Command: `make tune` (`python -m bench.sample_tuning --pictures {args.pictures}`): {pictures_used} "
+              f"train pictures, {args.jobs} worker processes. Sizes with sequential coding, as the oracle's."), ""]
     out = RESULTS / "train"
     out.mkdir(parents=True, exist_ok=True)
     (out / "sample-tuning.md").write_text("\n".join(lines + table(rows) + [""]))

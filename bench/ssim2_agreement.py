@@ -20,22 +20,23 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from importlib.metadata import version  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable, TypeVar  # noqa: E402
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import TypeVar
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from ssimulacra2 import compute_ssimulacra2  # noqa: E402
+import numpy as np
+from PIL import Image
+from ssimulacra2 import compute_ssimulacra2
 
-from handler.ssim2 import Reference, score  # noqa: E402
+from handler.ssim2 import Reference, score
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -153,23 +154,23 @@ def summary(pairs: list[Pair], images: Pool, args: argparse.Namespace) -> list[s
         return f"{statistics.median(p.reference_wall / getattr(p, attribute) for p in items):.1f}x"
 
     return [
-        f"- pairs: {len(pairs)} ({sum(p.megapixels for p in pairs):.1f} MP in all, "
-        f"{min(p.megapixels for p in pairs):.2f} to {max(p.megapixels for p in pairs):.2f} MP each)",
+        (f"- pairs: {len(pairs)} ({sum(p.megapixels for p in pairs):.1f} MP in all, "
+         f"{min(p.megapixels for p in pairs):.2f} to {max(p.megapixels for p in pairs):.2f} MP each)"),
         f"- max |difference|: {abs(worst.difference):.5f} ({worst.name}, q{worst.quality})",
         f"- mean |difference|: {statistics.fmean(abs(p.difference) for p in pairs):.5f}",
-        f"- median speedup, files to score (wall): {median_speedup(pairs)}; "
-        f"on the {len(one_to_two)} pairs of 1-2 MP: {median_speedup(one_to_two)}; "
-        f"from the summed times: {sum(p.reference_wall for p in pairs) / sum(p.ours_wall for p in pairs):.1f}x",
-        f"- median speedup, CPU time: "
-        f"{statistics.median(p.reference_cpu / p.ours_cpu for p in pairs):.1f}x",
-        f"- median speedup, candidate only against a prepared Reference (wall): "
-        f"{median_speedup(pairs, 'candidate_wall')}; on 1-2 MP: {median_speedup(one_to_two, 'candidate_wall')}",
-        f"- seconds per megapixel (wall, summed): reference "
-        f"{sum(p.reference_wall for p in pairs) / sum(p.megapixels for p in pairs):.2f}, ours "
-        f"{sum(p.ours_wall for p in pairs) / sum(p.megapixels for p in pairs):.3f}, candidate only "
-        f"{sum(p.candidate_wall for p in pairs) / sum(p.megapixels for p in pairs):.3f}",
-        f"- images left out: {len(images.too_large)} over {args.max_megapixels} MP (to bound the reference's "
-        f"time and memory), {len(images.unreadable)} that Pillow cannot decode",
+        (f"- median speedup, files to score (wall): {median_speedup(pairs)}; "
+         f"on the {len(one_to_two)} pairs of 1-2 MP: {median_speedup(one_to_two)}; "
+         f"from the summed times: {sum(p.reference_wall for p in pairs) / sum(p.ours_wall for p in pairs):.1f}x"),
+        (f"- median speedup, CPU time: "
+         f"{statistics.median(p.reference_cpu / p.ours_cpu for p in pairs):.1f}x"),
+        (f"- median speedup, candidate only against a prepared Reference (wall): "
+         f"{median_speedup(pairs, 'candidate_wall')}; on 1-2 MP: {median_speedup(one_to_two, 'candidate_wall')}"),
+        (f"- seconds per megapixel (wall, summed): reference "
+         f"{sum(p.reference_wall for p in pairs) / sum(p.megapixels for p in pairs):.2f}, ours "
+         f"{sum(p.ours_wall for p in pairs) / sum(p.megapixels for p in pairs):.3f}, candidate only "
+         f"{sum(p.candidate_wall for p in pairs) / sum(p.megapixels for p in pairs):.3f}"),
+        (f"- images left out: {len(images.too_large)} over {args.max_megapixels} MP (to bound the reference's "
+         f"time and memory), {len(images.unreadable)} that Pillow cannot decode"),
     ]
 
 
@@ -199,12 +200,12 @@ def report(pairs: list[Pair], images: Pool, args: argparse.Namespace) -> str:
     lines = [
         "# SSIMULACRA2: handler/ssim2.py against the PyPI reference",
         "",
-        f"`{command.strip()}` on {platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, "
-        f"ssimulacra2 {version('ssimulacra2')}, numpy {np.__version__}, Pillow {version('Pillow')}, "
-        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}. "
-        f"{len(pairs)} of {len(images.usable)} usable images (every k-th in sorted order), JPEG by Pillow at "
-        f"qualities cycling {QUALITIES[0]}..{QUALITIES[-1]}. Times are wall seconds from the two files to the score; "
-        "'candidate only' scores a decoded JPEG against an already prepared original.",
+        (f"`{command.strip()}` on {platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, "
+         f"ssimulacra2 {version('ssimulacra2')}, numpy {np.__version__}, Pillow {version('Pillow')}, "
+         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}. "
+         f"{len(pairs)} of {len(images.usable)} usable images (every k-th in sorted order), JPEG by Pillow at "
+         f"qualities cycling {QUALITIES[0]}..{QUALITIES[-1]}. Times are wall seconds from the two files to the score; "
+         "'candidate only' scores a decoded JPEG against an already prepared original."),
         "",
         "## Summary",
         "",

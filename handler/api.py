@@ -14,8 +14,9 @@ import binascii
 import json
 import logging
 import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from handler import log
 from handler.app import app

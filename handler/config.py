@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 PRESETS = (70, 80, 85, 90)
 """SSIMULACRA2 targets offered: 70 high, 80 very high (default), 85 excellent, 90 visually lossless."""

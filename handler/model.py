@@ -6,9 +6,10 @@ here imports scikit-learn or scipy, which would cost Lambda seconds of cold star
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import joblib
 import numpy as np

@@ -51,9 +51,9 @@ def decode(image: Image.Image) -> Image.Image:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise damaged(exc, "the pixel data") from exc
-    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info):
-        if _has_transparency(image):
-            raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
+    alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if alpha and _has_transparency(image):
+        raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _sixteen_bit_to_l(image)
     if image.mode in ("L", "RGB"):

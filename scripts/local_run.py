@@ -17,8 +17,8 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.s3events import put_event, put_record  # noqa: E402
-from scripts.s3server import moto_server, point_boto3_at  # noqa: E402
+from scripts.s3events import put_event, put_record
+from scripts.s3server import moto_server, point_boto3_at
 
 SAMPLES = ROOT / "tests" / "fixtures" / "photos"
 UPLOAD, OUTPUT = "optimal-image-upload", "optimal-image-output"

@@ -18,7 +18,7 @@ def put_record(bucket: str, key: str, size: int, etag: str, sequencer: str = "0A
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": REGION,
-        "eventTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": "EXAMPLE"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},

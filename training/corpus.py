@@ -7,9 +7,9 @@ has them) always land on the same side, and it never changes when files are adde
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image

@@ -7,7 +7,7 @@ search the peers run, which the speed goal is stated against: the benchmark time
 from __future__ import annotations
 
 import io
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from PIL import Image

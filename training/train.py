@@ -45,7 +45,7 @@ class Table:
     X: np.ndarray
     y: np.ndarray
 
-    def where(self, mask: np.ndarray) -> "Table":
+    def where(self, mask: np.ndarray) -> Table:
         return Table(*(getattr(self, f)[mask] for f in ("names", "groups", "split", "target", "X", "y")))
 
     def column(self, feature: str) -> np.ndarray:
@@ -182,7 +182,7 @@ def accuracy(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         "r2": float(1 - (residual**2).sum() / ((actual - actual.mean()) ** 2).sum()),
         "mae": float(np.abs(residual).mean()),
         "within_5": float((np.abs(residual) <= 5).mean()),
-        "n": int(len(actual)),
+        "n": len(actual),
     }
 
 
@@ -211,9 +211,9 @@ def card(path: Path, title: str, version: str, description: str, metrics: dict, 
         f"# {title}", "",
         f"- version: `{version}`",
         f"- trained: {dt.date.today().isoformat()} by `make model` (training/train.py)",
-        "- data: ../shared/corpus, labels in training/data/curves.csv (SSIMULACRA2 oracle, Pillow "
-        "optimize=True, 4:2:0), features in training/data/images.csv; split by pixel hash, "
-        "1 image in 4 held out",
+        ("- data: ../shared/corpus, labels in training/data/curves.csv (SSIMULACRA2 oracle, Pillow "
+         "optimize=True, 4:2:0), features in training/data/images.csv; split by pixel hash, "
+         "1 image in 4 held out"),
         f"- targets: {', '.join(map(str, PRESETS))} (SSIMULACRA2)",
         f"- what it is: {description}", "",
         "## Accuracy on the held-out split (quality steps, vs the oracle quality)", "",

@@ -70,8 +70,8 @@ def test_a_zero_byte_object_is_rejected_as_empty(settings, fixed_model):
     [
         b"Dear reader,\nthis is plain text.\n" * 20,
         b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
-        b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
-        b'<rect width="64" height="64" fill="red"/></svg>\n',
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+         b'<rect width="64" height="64" fill="red"/></svg>\n'),
     ],
     ids=["text", "pdf", "svg"],
 )

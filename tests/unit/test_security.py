@@ -55,7 +55,7 @@ def serverless_findings() -> dict[str, str]:
     skip = ",".join(NOT_APPLICABLE)
     command = [str(CFN_LINT), "--append-rules", "cfn_lint_serverless.rules", "--format", "parseable",
                "--ignore-checks", skip, "--", str(ROOT / "template.yaml")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert done.returncode in (0, 2, 4, 6, 8, 10, 12, 14), done.stderr  # bit flags for error/warning/info
     findings = {}
     for line in done.stdout.splitlines():

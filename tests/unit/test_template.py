@@ -155,7 +155,7 @@ def _in_bucket(resource: str, bucket_arn: str) -> bool:
 
 def _run(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION=REGION)
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _functions(template: dict) -> dict[str, dict]:
