@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
 	$(PY) -m bench.large --corpus $(CORPUS)
+	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 
 tune: $(STAMP)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
