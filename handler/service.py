@@ -97,7 +97,7 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
 
 RESERVE_MS = 20_000
 """No object is started with less than this left before the function's timeout. The slowest images
-measured, 24 and 49 MP photos, took 8.7 and 9.6 s on one core (bench/results/runtime.md; 10.9 s at most
+measured, 24 and 49 MP photos, took 8.7 and 9.6 s on one core (bench/results/runtime.md; 11.0 s at most
 in earlier runs), so what is started also finishes."""
 
 
