@@ -33,17 +33,22 @@ from training.label import pictures
 
 TARGETS = (70, 80, 85)
 SHIPPED = {name: getattr(verify, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
-                                                    "CONFIRM_MAX_PIXELS")}
+                                                    "SAMPLE_SURPLUS", "CONFIRM_MAX_PIXELS")}
 """What each variant starts from: the constants as shipped."""
-MOSAIC_ONLY = {"CONFIRM_MAX_PIXELS": 0}
-VARIANTS: dict[str, dict[str, float]] = {  # SAMPLE_SHARE 1 means always TILE
-    "tile 96, surplus 2": {"TILE": 96, "SAMPLE_SHARE": 1, "SURPLUS": 2.0},
-    "tile 96, surplus 1": {"TILE": 96, "SAMPLE_SHARE": 1, "SURPLUS": 1.0},
-    "tile 64, surplus 2": {"TILE": 64, "SAMPLE_SHARE": 1, "SURPLUS": 2.0},
-    "tile 64, surplus 1": {"TILE": 64, "SAMPLE_SHARE": 1, "SURPLUS": 1.0},
-    "tile 32-96 (1/8 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 8, "SURPLUS": 2.0},
-    "tile 32-96 (1/4 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 4, "SURPLUS": 2.0},
-    "mosaic only (no whole-image check), margin 1": MOSAIC_ONLY,
+MOSAIC_ONLY = {"CONFIRM_MAX_PIXELS": 0, "SURPLUS": 2.0}
+VARIANTS: dict[str, dict[str, float]] = {  # SAMPLE_SHARE 1 means always TILE; unnamed constants as shipped
+    "tile 96, surplus 2": {"TILE": 96, "SAMPLE_SHARE": 1, "SAMPLE_MARGIN": 1.0, "SURPLUS": 2.0},
+    "tile 96, surplus 1": {"TILE": 96, "SAMPLE_SHARE": 1, "SAMPLE_MARGIN": 1.0, "SURPLUS": 1.0},
+    "tile 64, surplus 2": {"TILE": 64, "SAMPLE_SHARE": 1, "SAMPLE_MARGIN": 1.0, "SURPLUS": 2.0},
+    "tile 64, surplus 1": {"TILE": 64, "SAMPLE_SHARE": 1, "SAMPLE_MARGIN": 1.0, "SURPLUS": 1.0},
+    "tile 32-96 (1/8 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 8, "SAMPLE_MARGIN": 1.0, "SURPLUS": 2.0},
+    "tile 32-96 (1/4 of the image), surplus 2": {"TILE": 96, "SAMPLE_SHARE": 4, "SAMPLE_MARGIN": 1.0, "SURPLUS": 2.0},
+    "margin 1, surplus 3": {"SAMPLE_MARGIN": 1.0, "SURPLUS": 3.0},
+    "margin 1.5, surplus 3": {"SAMPLE_MARGIN": 1.5, "SURPLUS": 3.0},
+    "margin 2, surplus 3": {"SAMPLE_MARGIN": 2.0, "SURPLUS": 3.0},
+    "margin 2, surplus 4": {"SAMPLE_MARGIN": 2.0, "SURPLUS": 4.0},
+    "margin 1.5, surplus 3, mosaic surplus 1": {"SAMPLE_MARGIN": 1.5, "SURPLUS": 3.0, "SAMPLE_SURPLUS": 1.0},
+    "mosaic only (no whole-image check), margin 1": {**MOSAIC_ONLY, "SAMPLE_MARGIN": 1.0},
     "mosaic only (no whole-image check), margin 2": {**MOSAIC_ONLY, "SAMPLE_MARGIN": 2.0},
     "mosaic only (no whole-image check), margin 3": {**MOSAIC_ONLY, "SAMPLE_MARGIN": 3.0},
     "mosaic only (no whole-image check), margin 4": {**MOSAIC_ONLY, "SAMPLE_MARGIN": 4.0},
