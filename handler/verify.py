@@ -37,12 +37,10 @@ WHOLE_MAX_PIXELS = 512 * 512
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""
 
-SAMPLE_MARGIN = 2.0
+SAMPLE_MARGIN = 1.0
 """The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
-the confirmation on the whole image usually passes at once. With a margin of 1, the first whole-image
-score fell short by a fraction of a point often enough to cost a second one on many pictures (`make
-tune`: 2 with a surplus of 3 was 1.07-1.21x faster than 1 with a surplus of 2 at targets 70-85, medians
-of the speed-up over bisection, for 1.7-3.1% more bytes)."""
+the confirmation on the whole image usually passes at once. A margin of 2 with a SURPLUS of 3 spares
+more second whole-image scores, but cost 1.7-3.1% more bytes for 1.07-1.21x the speed (`make tune`)."""
 
 CONFIRM_MAX_PIXELS = 25_000_000
 """The largest confirmation: the whole image up to this size (24 MP photos are below it), else a mosaic of
@@ -51,9 +49,9 @@ per pixel confirmed, and a 24 MP photo peaked at 1.17 GB of the function's 1769 
 bench.runtime`, bench/results/runtime.md). 0 turns the confirmation off, so that the sample's verdict
 stands: `make tune` does it to show what the confirmation is for."""
 
-SURPLUS = 3.0
+SURPLUS = 2.0
 """A whole-image score this many points or more above the target is worth one more whole-image score
-lower down (about 4 quality steps to gain); a pass by less is kept (see `confirmed` and `walk`)."""
+lower down (about 3 quality steps to gain); a pass by less is kept (see `confirmed` and `walk`)."""
 
 SAMPLE_SURPLUS = 0.0
 """A mosaic score passing its goal by less than this ends the mosaic walk; 0 walks on until the
