@@ -222,10 +222,25 @@ def verified(
     settled = on_sample(searched, quality, bounds, settings.target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
     if checked is pixels:
-        return confirmed(Sample(pixels, extra), searched, settled, bounds, settings.target)
-    chosen = settled if checked is None else confirmed(Sample(checked, {}), searched, settled, bounds, settings.target)
+        return either_confirmed(Sample(pixels, extra), searched, settled, quality, bounds, settings.target)
+    chosen = settled if checked is None else either_confirmed(
+        Sample(checked, {}), searched, settled, quality, bounds, settings.target
+    )
     data = px.encode(pixels, chosen.quality, chosen.subsampling, extra)
     return Candidate(data, chosen.quality, chosen.subsampling, chosen.score, sampled=True)
+
+
+def either_confirmed(
+    whole: Sample, mosaic: Sample, settled: Settled, start: int, bounds: Bounds, target: float
+) -> Candidate:
+    """`confirmed`, and where the whole image cannot reach the target in 4:2:0 though the mosaic did, the
+    same in 4:4:4: fine colour detail that the tiles missed (coloured text or lines between them) is
+    what halving the chroma destroys. Of two failures, the one scoring higher is returned."""
+    candidate = confirmed(whole, mosaic, settled, bounds, target)
+    if candidate.score >= target or settled.subsampling == "4:4:4" or whole.image.mode != "RGB":
+        return candidate
+    full_chroma = mosaic.settle("4:4:4", start, bounds, target + SAMPLE_MARGIN)
+    return max(candidate, confirmed(whole, mosaic, full_chroma, bounds, target), key=lambda c: c.score)
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:

@@ -85,6 +85,31 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     assert on_check >= settings.target and round(on_check, 2) == result.score
 
 
+def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Image.Image:
+    """Noisy 1-pixel red and blue stripes, which 4:2:0 blurs to purple, except where the mosaic's tiles
+    lie: those are plain grey, so the mosaic passes at any quality in 4:2:0."""
+    stripes = np.where((np.arange(width) % 2 == 0)[None, :, None], [200, 30, 40], [30, 60, 200])
+    noise = np.random.default_rng(0).integers(-12, 13, (height, width, 1))
+    values = np.clip(np.broadcast_to(stripes, (height, width, 3)) + noise, 0, 255).astype(np.uint8)
+    side = verify._tile_side(width, height)
+    for y in verify._tile_origins(height, verify.GRID, side):
+        for x in verify._tile_origins(width, verify.GRID, side):
+            values[y : y + side, x : x + side] = 120
+    return Image.fromarray(values, "RGB")
+
+
+@pytest.mark.parametrize("target", [70, 80])
+def test_colour_detail_the_mosaic_missed_is_kept_with_full_chroma(settings, fixed_model, target):
+    image = colour_detail_between_the_tiles()
+    assert verify.sample(image) is not image  # the search runs on the mosaic, the check on the whole image
+    data = encoded(image, "PNG")
+    out, result = optimize(data, replace(settings, target=target), fixed_model, verified)
+    assert (result.outcome, result.reason, result.subsampling) == (OPTIMIZED, "verified", "4:4:4")
+    whole = verify.Sample(image, {})
+    assert whole.measure(result.quality, "4:4:4")[0] >= target > whole.measure(95, "4:2:0")[0]
+    assert len(out) < len(data)
+
+
 def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model):
     _, result = optimize(encoded(photo_like(), quality=97), settings, fixed_model, encode_predicted)
     tags = result.tags()
