@@ -97,8 +97,8 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
 
 RESERVE_MS = 20_000
 """No object is started with less than this left before the function's timeout. The slowest images
-measured, 24 and 49 MP photos, took 8.7 and 9.6 s on one core (bench/results/runtime.md; 11.0 s at most
-in earlier runs), so what is started also finishes."""
+measured, 24 and 49 MP photos, took 8.5 and 9.0 s on one core (bench/results/runtime.md; 12.0 s at most,
+a 49 MP photo in bench/results/large.md), so what is started also finishes."""
 
 
 def out_of_time(context: object | None) -> bool:
