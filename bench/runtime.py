@@ -6,7 +6,7 @@ Builds the function package exactly as `sam build` does (build.mk), then measure
   client, model load), from the package as built (no .pyc for our own code, as on Lambda),
 - peak memory and time to optimise 12, 24 and 48 MP photos, each in a fresh process; the 48 MP one
   also with sensor-like grain, which makes every encoding larger and the walk longer, and a 48 MP picture
-  that takes the verifier's longest path (MAKE_STRIPES).
+  that takes the verifier's longest path (STRIPES).
 Writes bench/results/runtime.md.
 """
 
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tests.conftest import colour_detail_between_the_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -58,29 +60,6 @@ if grain:
 photo.save(sys.argv[5], "JPEG", quality=92)
 print(sys.argv[5])
 """
-
-MAKE_STRIPES = """
-import sys
-import numpy as np
-from PIL import Image
-from handler import verify
-width, height = int(sys.argv[1]), int(sys.argv[2])
-red, blue = np.array([200, 30, 40], np.int16), np.array([30, 60, 200], np.int16)
-stripes = np.where((np.arange(width) % 2 == 0)[None, :, None], red, blue)
-pixels, noise = np.empty((height, width, 3), np.uint8), np.random.default_rng(0)
-for top in range(0, height, 256):
-    band = pixels[top : top + 256]
-    band[:] = np.clip(stripes + noise.integers(-12, 13, (band.shape[0], width, 1)), 0, 255)
-side = verify._tile_side(width, height)
-for y in verify._tile_origins(height, verify.GRID, side):
-    for x in verify._tile_origins(width, verify.GRID, side):
-        pixels[y : y + side, x : x + side] = 120
-Image.fromarray(pixels).save(sys.argv[3], "JPEG", quality=95, subsampling=0)
-print(sys.argv[3])
-"""
-"""Noisy 1-pixel red and blue stripes, grey where the search's mosaic tiles lie: the mosaic passes in 4:2:0,
-the check on large tiles fails in 4:2:0 up to the highest quality and is redone in 4:4:4 (see
-handler.verify.either_confirmed), the longest path through the verifier."""
 
 OPTIMIZE = """
 import resource, sys, time
@@ -140,6 +119,9 @@ makes the last one as costly as a noisy phone photo."""
 
 
 STRIPES = (8064, 6048)
+"""The size of `colour_detail_between_the_tiles` (tests/conftest.py), saved as a JPEG at quality 95 in 4:4:4:
+the mosaic passes in 4:2:0, the check on large tiles fails in 4:2:0 up to the highest quality and is redone
+in 4:4:4 (handler.verify.either_confirmed), the longest path through the verifier."""
 
 
 def photo_name(size: tuple[int, int], grain: float) -> str:
@@ -172,9 +154,10 @@ def main(argv: list[str] | None = None) -> None:
             upload = run_in_package(package, MAKE_PHOTO, str(args.photo), *map(str, side), str(grain),
                                     str(Path(tmp) / "upload.jpg"))
             big[photo_name(side, grain)] = ["q92", *run_in_package(package, OPTIMIZE, upload).split()]
-        upload = run_in_package(package, MAKE_STRIPES, *map(str, STRIPES), str(Path(tmp) / "upload.jpg"))
+        upload = Path(tmp) / "upload.jpg"
+        colour_detail_between_the_tiles(*STRIPES).save(upload, "JPEG", quality=95, subsampling=0)
         stripes = f"{STRIPES[0] * STRIPES[1] / 1e6:.0f} MP JPEG, colour detail between the tiles"
-        big[stripes] = ["q95 4:4:4", *run_in_package(package, OPTIMIZE, upload).split()]
+        big[stripes] = ["q95 4:4:4", *run_in_package(package, OPTIMIZE, str(upload)).split()]
     lines = [
         "# Runtime budget", "",
         f"Command: `{Path(sys.executable).name} -m bench.runtime` (Python 3.12 at {PY312}, package built by build.mk)",

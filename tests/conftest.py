@@ -14,6 +14,7 @@ from botocore.config import Config
 from PIL import Image
 
 from handler import app as wiring
+from handler import verify
 from handler.config import Settings
 from handler.model import Linear, Model
 from handler.service import App
@@ -33,6 +34,22 @@ def photo_like(width: int = 256, height: int = 192, seed: int = 0) -> Image.Imag
     b = np.where((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 3) ** 2, 200.0, 60.0)
     rgb = np.stack([r, g, b], axis=2) + rng.normal(0, 2, (height, width, 3))
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Image.Image:
+    """Noisy 1-pixel red and blue stripes, which 4:2:0 blurs to purple, except where the verifier's mosaic
+    tiles lie: those are plain grey, so the mosaic passes at any quality in 4:2:0 and only the whole image
+    shows what 4:2:0 loses. Made 256 rows at a time, so that a 48 MP one (bench.runtime) stays small."""
+    stripes = np.where((np.arange(width) % 2 == 0)[:, None], np.int16([200, 30, 40]), np.int16([30, 60, 200]))
+    values, noise = np.empty((height, width, 3), np.uint8), np.random.default_rng(0)
+    for top in range(0, height, 256):
+        band = values[top : top + 256]
+        band[:] = np.clip(stripes + noise.integers(-12, 13, (len(band), width, 1), dtype=np.int16), 0, 255)
+    side = verify._tile_side(width, height)
+    for y in verify._tile_origins(height, verify.GRID, side):
+        for x in verify._tile_origins(width, verify.GRID, side):
+            values[y : y + side, x : x + side] = 120
+    return Image.fromarray(values, "RGB")
 
 
 def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:

@@ -13,7 +13,7 @@ from handler import pixels as px
 from handler import verify
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
 from handler.verify import verified
-from tests.conftest import PHOTOS, encoded, photo_like
+from tests.conftest import PHOTOS, colour_detail_between_the_tiles, encoded, photo_like
 
 
 def test_a_high_quality_jpeg_is_recompressed_smaller_and_still_decodes(settings, fixed_model):
@@ -83,19 +83,6 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     assert Image.open(io.BytesIO(out)).size == pixels.size
     on_check = verify.Sample(checked, {}).measure(result.quality, result.subsampling)[0]
     assert on_check >= settings.target and round(on_check, 2) == result.score
-
-
-def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Image.Image:
-    """Noisy 1-pixel red and blue stripes, which 4:2:0 blurs to purple, except where the mosaic's tiles
-    lie: those are plain grey, so the mosaic passes at any quality in 4:2:0."""
-    stripes = np.where((np.arange(width) % 2 == 0)[None, :, None], [200, 30, 40], [30, 60, 200])
-    noise = np.random.default_rng(0).integers(-12, 13, (height, width, 1))
-    values = np.clip(np.broadcast_to(stripes, (height, width, 3)) + noise, 0, 255).astype(np.uint8)
-    side = verify._tile_side(width, height)
-    for y in verify._tile_origins(height, verify.GRID, side):
-        for x in verify._tile_origins(width, verify.GRID, side):
-            values[y : y + side, x : x + side] = 120
-    return Image.fromarray(values, "RGB")
 
 
 @pytest.mark.parametrize("target", [70, 80])
