@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from bench.quality import RESULTS, output_score
+from bench.quality import RESULTS, output_score, published
 from handler import model as model_module
 from handler import verify
 from handler.config import Settings
@@ -93,14 +93,13 @@ def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
     rows = []
     for target in TARGETS:
         best = oracle_quality(curve, target, curve.scores())
-        oracle_bytes = len(curve.encoded(best)) if best is not None else len(data)
+        oracle_bytes = published(curve.encoded(best) if best is not None else b"", data)
         for label, limit in (("checked on large tiles (shipped)", verify.CONFIRM_MAX_PIXELS),
                              ("sample's verdict (check off)", 0)):
             out, result, seconds = run(data, target, limit, model)
             score = output_score(whole, out) if out else 100.0
-            size = len(out) if out else len(data)
             rows.append(f"| {name} | {target} | {label} | {result.quality} | {best} | {result.score} | {score:.2f} | "
-                        f"{'yes' if score >= target else 'no'} | {size / oracle_bytes:.3f} | {seconds:.1f} |")
+                        f"{'yes' if score >= target else 'no'} | {published(out, data) / oracle_bytes:.3f} | {seconds:.1f} |")
     return rows
 
 

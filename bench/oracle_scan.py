@@ -18,8 +18,7 @@ import os
 from multiprocessing import Pool
 from pathlib import Path
 
-from bench.quality import RESULTS, fixed
-from handler import model as model_module
+from bench.quality import RESULTS, fixed, published, shipped_model
 from handler.config import PRESETS, Settings
 from handler.core import optimize
 from handler.verify import verified
@@ -28,9 +27,9 @@ from training.label import pictures
 from training.oracle import HIGHEST, LOWEST, Curve, bisected_quality, oracle_quality
 
 
-def published(item: corpus.Item, quality: int | None, data: bytes) -> int:
-    """Bytes published for the oracle's choice: the input where there is none or it is not smaller."""
-    return len(data) if quality is None else min(len(fixed(item, quality)), len(data))
+def at_quality(item: corpus.Item, quality: int | None) -> bytes:
+    """The picture coded at a search's answer; b'' where it found none."""
+    return b"" if quality is None else fixed(item, quality)
 
 
 def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
@@ -38,14 +37,14 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     item, data = corpus.load(path, corpus_dir), path.read_bytes()
     curve = Curve(item.pixels, "4:2:0")
     scores = {quality: curve(quality) for quality in range(LOWEST, HIGHEST + 1)}
-    model, rows = model_module.load(), []
+    model, rows = shipped_model(), []
     for target in PRESETS:
         lowest = min((q for q, score in scores.items() if score >= target), default=None)
         searched, bisected = oracle_quality(curve, target), bisected_quality(curve, target)  # cached scores
         out, _ = optimize(data, Settings(target=target), model, verified)
         rows.append({"name": item.name, "target": target, "lowest": lowest, "searched": searched,
-                     "bisected": bisected, "lowest_bytes": published(item, lowest, data),
-                     "searched_bytes": published(item, searched, data), "function_bytes": len(out)})
+                     "bisected": bisected, "lowest_bytes": published(at_quality(item, lowest), data),
+                     "searched_bytes": published(at_quality(item, searched), data), "function_bytes": len(out)})
     return rows
 
 

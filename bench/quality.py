@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -54,7 +55,18 @@ _state: dict[str, object] = {}
 
 def _init(corpus_dir: Path, targets: list[int], reference_target: int | None) -> None:
     _state.update(corpus=corpus_dir, targets=targets, reference_target=reference_target,
-                  model=model_module.load(), seed=model_module.load(SEED_PATH))
+                  model=shipped_model(), seed=model_module.load(SEED_PATH))
+
+
+@functools.cache
+def shipped_model() -> model_module.Model:
+    """The bundled model, loaded once per worker process."""
+    return model_module.load()
+
+
+def published(out: bytes, data: bytes) -> int:
+    """Bytes published for an output: the input's where there is no output (b'') or it is not smaller."""
+    return len(out) if out and len(out) < len(data) else len(data)
 
 
 def timed(function, *args):
@@ -160,13 +172,14 @@ def measure(path: Path) -> list[dict[str, object]]:
         found, run = outputs(item, data, target)
         bisected, bisection_s = timed(bisection, item, target)
         for method, (out, quality, seconds, sequential_bytes) in found.items():
-            kept = not out or len(out) >= len(data)
+            bytes_out = published(out, data)
+            kept = bytes_out == len(data)
             score = 100.0 if kept else score_of(out)
             reference = ""
             if target == _state["reference_target"] and method == REFERENCE_METHOD:
                 reference = 100.0 if kept else round(reference_score(path, out), 3)
             rows.append({"name": item.name, "target": target, "method": method, "quality": quality,
-                         "bytes_in": len(data), "bytes_out": len(data) if kept else len(out),
+                         "bytes_in": len(data), "bytes_out": bytes_out,
                          "sequential_bytes": len(data) if kept else sequential_bytes, "seconds": round(seconds, 5),
                          "baseline_seconds": round(base, 5), "oracle_seconds": round(found["oracle"][2], 5),
                          "score": round(score, 3), "reference_score": reference,

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.quality import RESULTS, bisection, oracle, output_score, sequential, timed
-from handler import model as model_module
+from bench.quality import RESULTS, bisection, oracle, output_score, published, sequential, shipped_model, timed
 from handler import verify
 from handler.config import Settings
 from handler.core import optimize
@@ -60,11 +59,11 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     item = corpus.load(path, corpus_dir)
     if item is None:
         return []
-    data, model, rows = path.read_bytes(), model_module.load(), []
+    data, model, rows = path.read_bytes(), shipped_model(), []
     whole = Reference(np.asarray(item.pixels.convert("RGB")))
     for target in TARGETS:
         run, oracle_seconds = timed(oracle, item, target)
-        oracle_bytes = min(len(run.data) or len(data), len(data))
+        oracle_bytes = published(run.data, data)
         bisection_seconds = timed(bisection, item, target)[1]
         for variant, constants in VARIANTS.items():
             for name, value in {**SHIPPED, **constants}.items():  # this worker process's copy of the module
