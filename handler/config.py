@@ -20,7 +20,7 @@ class Settings:
 
     target: int = 80
     min_quality: int = 50
-    max_quality: int = 95
+    max_quality: int = 100
     verify: bool = True
     metadata: str = "keep"
     max_input_bytes: int = 50 * 1024 * 1024

@@ -37,6 +37,10 @@ WHOLE_MAX_PIXELS = 512 * 512
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""
 
+SUBSAMPLED_MAX = 95
+"""Below HIGH_TARGET, a 4:2:0 answer above this quality is held back by its halved chroma: 4:4:4 is tried
+too, as where 4:2:0 fails."""
+
 SAMPLE_MARGIN = 1.0
 """The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
 the confirmation on the whole image usually passes at once. A margin of 2 with a SURPLUS of 3 spares
@@ -199,10 +203,12 @@ def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: floa
 
 def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
     """The lowest passing quality on the sample (see `walk` for `enough`): 4:2:0 first; 4:4:4 as well
-    where chroma detail matters (the high presets, or when 4:2:0 cannot reach the goal). The smaller
-    passing one wins."""
-    options = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
-    if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or not options[0].passes):
+    where chroma detail matters (the high presets, or when 4:2:0 cannot reach the goal by SUBSAMPLED_MAX).
+    The smaller passing one wins."""
+    subsampled = tiles.settle("4:2:0", quality, bounds, goal, enough)
+    options = [subsampled]
+    held_back = not subsampled.passes or subsampled.quality > SUBSAMPLED_MAX
+    if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or held_back):
         options.append(tiles.settle("4:4:4", quality, bounds, goal, enough))
     passing = [o for o in options if o.passes]
     return min(passing, key=lambda o: len(o.encoded)) if passing else max(options, key=lambda o: o.score)

@@ -16,6 +16,8 @@ from urllib.parse import unquote_plus
 import pytest
 from cfnlint.decode import decode_str
 
+from handler.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
@@ -261,7 +263,7 @@ def test_the_documented_parameters_exist_with_their_defaults(template: dict) -> 
     parameters = template["Parameters"]
     assert {"UploadBucketName", "OutputBucketName", "ApiAuth"} <= set(parameters)
     assert int(parameters["MinQuality"]["Default"]) == 50
-    assert int(parameters["MaxQuality"]["Default"]) == 95
+    assert int(parameters["MaxQuality"]["Default"]) == Settings().max_quality == 100
     assert parameters["Metadata"]["AllowedValues"] == ["keep", "strip"]
     assert parameters["Metadata"]["Default"] == "keep"
     assert parameters["ApiAuth"]["AllowedValues"] == ["IAM", "API_KEY"]

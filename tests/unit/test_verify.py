@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from PIL import Image
+
 from handler import verify
 from handler.core import Bounds, Candidate
 from handler.verify import Sample, confirmed
@@ -104,3 +106,33 @@ def test_interpolate_stays_strictly_inside_the_bracket():
     assert verify.interpolate((40, 70.0), (90, 95.0), 80.0) == 60
     assert verify.interpolate((40, 70.0), (42, 95.0), 99.0) == 41  # beyond the upper point: clamped inside
     assert verify.interpolate((40, 80.0), (50, 79.0), 80.0) == 45  # scores not rising: the midpoint
+
+
+class TwoChromas(Scripted):
+    """A colour sample scored per subsampling: 4:2:0 reaches TARGET only at `subsampled_pass`, 4:4:4 at 60;
+    4:4:4 costs 1.5 times the bytes of 4:2:0 at the same quality."""
+
+    def __init__(self, subsampled_pass: int) -> None:
+        super().__init__(whole_score)
+        self.image = Image.new("RGB", (8, 8))
+        self._slope = (TARGET - 1) / subsampled_pass
+        self.asked_subsampling: set[str] = set()
+
+    def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
+        self.asked_subsampling.add(subsampling)
+        if subsampling == "4:4:4":
+            return whole_score(quality), b"x" * (3 * quality)
+        return 1 + self._slope * quality, b"x" * (2 * quality)
+
+
+def test_a_subsampled_answer_above_subsampled_max_is_weighed_against_full_chroma():
+    tiles = TwoChromas(subsampled_pass=verify.SUBSAMPLED_MAX + 2)
+    settled = verify.on_sample(tiles, 70, Bounds(50, 100), TARGET)
+    assert (settled.subsampling, settled.quality) == ("4:4:4", 60)  # 180 bytes against 4:2:0's 194
+
+
+def test_below_the_high_presets_a_subsampled_answer_up_to_subsampled_max_is_taken_alone():
+    tiles = TwoChromas(subsampled_pass=verify.SUBSAMPLED_MAX)
+    settled = verify.on_sample(tiles, 70, Bounds(50, 100), TARGET)
+    assert (settled.subsampling, settled.quality) == ("4:2:0", verify.SUBSAMPLED_MAX)
+    assert tiles.asked_subsampling == {"4:2:0"}
