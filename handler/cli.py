@@ -64,6 +64,18 @@ def is_current(job: Job) -> bool:
     return job.output.exists() and job.output.stat().st_mtime >= job.source.stat().st_mtime
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write beside the output and rename, so that a full disk or a killed run never leaves a partial file
+    that the next run's `is_current` would take for a finished one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 _worker_state: dict[str, object] = {}
 
 
@@ -82,8 +94,7 @@ def run_job(job: Job) -> dict[str, object]:
             _worker_state["model"],
             chooser(settings),
         )
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        job.output.write_bytes(data)
+        write_whole(job.output, data)
     except OSError as exc:
         return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}
     return {**paths, **result.as_dict()}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,3 +174,24 @@ def test_a_file_that_cannot_be_written_is_a_failed_record_the_others_go_on_and_t
     assert result.code == 1 and (records["a.jpg"]["outcome"], records["a.jpg"]["reason"]) == ("failed", "io-error")
     assert records["b.png"]["outcome"] != "failed" and (out / "trip" / "b.png").exists()
     assert "      1  failed (io-error)\n" in result.stderr
+
+
+def test_a_write_cut_short_leaves_no_output_so_the_next_run_redoes_it(tree):
+    """A full disk, imitated by a file-size limit on the run's process: the first run records io-error and
+    leaves nothing at the output path (nor a partial file beside it); the second run does the file."""
+    source, out = tree
+    big = source / "trip" / "big.png"
+    big.write_bytes(encoded(photo_like(256, 192, seed=3), "PNG"))
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+
+    command = [sys.executable, "-m", "handler", "optimize", str(big), "--out", str(out), "--jobs", "1"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1"}
+    cut = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=limit_file_size)
+    assert cut.returncode == 1 and json.loads(cut.stdout)["reason"] == "io-error"
+    assert not out.exists() or list(out.iterdir()) == []
+
+    again = run(big, "--out", out)
+    assert again.code == 0 and again.records[0]["outcome"] == "optimized"
+    assert (out / "big.png").stat().st_size == again.records[0]["bytes_out"] > 4096
