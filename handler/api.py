@@ -30,7 +30,8 @@ MIB = 1024 * 1024
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * MIB
 """Lambda's limit on a synchronous invocation's request and on its response: the whole JSON event or answer,
 in which a binary body travels base64-encoded (4 characters per 3 bytes). An event over it never reaches the
-function (API Gateway answers 413 itself); the check here keeps a margin and guards the response.
+function (API Gateway answers 413 itself, with its own body); the check here keeps a margin and guards the
+response.
 https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"""
 API_GATEWAY_PAYLOAD_BYTES = 10 * MIB
 """API Gateway's limit on a REST API request body (it answers 413 itself above it).
