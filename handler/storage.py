@@ -25,7 +25,14 @@ _PERMANENT = {
     "NoSuchBucket": "missing-bucket",
     "AccessDenied": "access-denied",
     "403": "access-denied",
+    "InvalidObjectState": "archived-object",
 }
+"""Named reasons for the permanent refusals a caller can act on; any other permanent one is storage-refused."""
+
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestTimeTooSkewed"}
+)
+_TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 def client() -> object:
@@ -41,10 +48,17 @@ class Fetched:
 
 
 def _storage_error(exc: Exception, action: str, bucket: str, key: str) -> StorageError:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    reason = _PERMANENT.get(code)
-    detail = f"{action} s3://{bucket}/{key} failed: {code or type(exc).__name__}"
-    return StorageError(reason or "storage-unavailable", detail, transient=reason is None)
+    """Transient where S3 gave no answer (connection errors), a 5xx, 408 or 429, or a throttling or timeout code;
+    any other answer is a refusal that a retry cannot change."""
+    where = f"{action} s3://{bucket}/{key} failed"
+    if not isinstance(exc, ClientError):
+        return StorageError("storage-unavailable", f"{where}: {type(exc).__name__}", transient=True)
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    detail = f"{where}: S3 answered {code or 'no code'} (HTTP {status})"
+    if status >= 500 or status in _TRANSIENT_STATUSES or code in _TRANSIENT_CODES:
+        return StorageError("storage-unavailable", detail, transient=True)
+    return StorageError(_PERMANENT.get(code, "storage-refused"), detail, transient=False)
 
 
 class Storage:
