@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from handler import log
 from handler.config import Settings
-from handler.core import Chooser, Result, optimize
+from handler.core import OPTIMIZED, Chooser, Result, optimize
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
-from handler.storage import MARKER, Fetched, Storage
+from handler.storage import MARKER, ORIGINAL_HEADERS, Envelope, Fetched, Storage
 
 SKIPPED = "skipped"
 
@@ -74,6 +74,16 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
     return Processed(bucket, key, output_key(settings, key), result), data, fetched
 
 
+def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
+    """The upload's metadata with the marker, its headers (those about its bytes only where they are the ones
+    published), and the result's tags."""
+    metadata = {**fetched.metadata, MARKER: app.model.version}
+    headers = {name: value for name, value in fetched.headers.items()
+               if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
+    content_type = result.content_type or fetched.content_type
+    return Envelope(content_type, metadata, result.tags(), headers)
+
+
 def evaluate_object(app: App, bucket: str, key: str) -> Processed:
     """What process_object would decide for s3://bucket/key (same skip rules, same core call), with nothing
     written and nothing logged. Raises StorageError only."""
@@ -87,9 +97,7 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
     result = processed.result
-    metadata = {**fetched.metadata, MARKER: app.model.version}
-    content_type = result.content_type or fetched.content_type
-    app.storage.publish(app.settings.output_bucket, processed.output_key, data, content_type, metadata, result.tags())
+    app.storage.publish(app.settings.output_bucket, processed.output_key, data, envelope(app, result, fetched))
     level = logging.WARNING if result.outcome == "rejected" else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed

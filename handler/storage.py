@@ -40,11 +40,34 @@ def client() -> object:
     return boto3.client("s3", config=RETRIES)
 
 
+CARRIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage", "Expires")
+"""The upload's HTTP headers that its output keeps, whatever bytes are published."""
+ORIGINAL_HEADERS = ("ContentEncoding",)
+"""The upload's HTTP headers that describe its bytes: the output keeps them only where it is those bytes."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     data: bytes
     content_type: str
     metadata: dict[str, str]
+    headers: dict[str, object]
+    """CARRIED_HEADERS and ORIGINAL_HEADERS that the upload has, named as boto3 names them."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What an output carries besides its bytes."""
+
+    content_type: str
+    metadata: dict[str, str]
+    tags: dict[str, str]
+    headers: dict[str, object]
+
+    def params(self) -> dict[str, object]:
+        """The envelope as S3 request parameters (PutObject's, and CopyObject's with REPLACE directives)."""
+        return {"ContentType": self.content_type, "Metadata": self.metadata, "Tagging": urlencode(self.tags),
+                **self.headers}
 
 
 def _storage_error(exc: Exception, action: str, bucket: str, key: str) -> StorageError:
@@ -81,20 +104,12 @@ class Storage:
             data=data,
             content_type=response.get("ContentType") or "application/octet-stream",
             metadata=response.get("Metadata", {}),
+            headers={name: response[name] for name in CARRIED_HEADERS + ORIGINAL_HEADERS if response.get(name)},
         )
 
-    def publish(
-        self, bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str], tags: dict[str, str]
-    ) -> None:
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope) -> None:
         """One PutObject carrying the bytes, the metadata and the tags, so no reader sees an untagged output."""
         try:
-            self._s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata=metadata,
-                Tagging=urlencode(tags),
-            )
+            self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params())
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "PutObject", bucket, key) from exc
