@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from handler import log
 from handler.config import Settings
-from handler.core import OPTIMIZED, Chooser, Result, optimize
+from handler.core import JPEG, OPTIMIZED, Chooser, Result, optimize
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
-from handler.storage import MARKER, ORIGINAL_HEADERS, Envelope, Fetched, Storage
+from handler.storage import MARKER, OCTET_STREAM, ORIGINAL_HEADERS, Envelope, Fetched, Storage
 
 SKIPPED = "skipped"
 
@@ -42,6 +42,19 @@ class Processed:
         return record
 
 
+SERVED_TYPES = {"image/mpo": JPEG}
+"""Pillow's MIME names that browsers and CDNs do not take, as the type they do take for the same bytes: a
+multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is a JPEG to every reader."""
+
+
+def published_type(result: Result, given: str) -> str:
+    """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
+    their uploader gave (`given`, "" for none), else the one of their format."""
+    if result.outcome == OPTIMIZED:
+        return JPEG
+    return given or SERVED_TYPES.get(result.content_type, result.content_type) or OCTET_STREAM
+
+
 BATCH_PREFIXES = ("batch-manifests/", "batch-reports/")
 """Where the output bucket holds S3 Batch Operations' manifests, inventory reports and completion reports
 (template.yaml). An output is never written there: an upload keyed batch-manifests/... would replace a
@@ -71,6 +84,7 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
     data, result = optimize(fetched.data, settings, app.model, app.choose)
+    result = replace(result, content_type=published_type(result, fetched.content_type))
     return Processed(bucket, key, output_key(settings, key), result), data, fetched
 
 
@@ -80,8 +94,7 @@ def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
     metadata = {**fetched.metadata, MARKER: app.model.version}
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
-    content_type = result.content_type or fetched.content_type
-    return Envelope(content_type, metadata, result.tags(), headers)
+    return Envelope(result.content_type, metadata, result.tags(), headers)
 
 
 def evaluate_object(app: App, bucket: str, key: str) -> Processed:

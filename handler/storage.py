@@ -40,6 +40,10 @@ def client() -> object:
     return boto3.client("s3", config=RETRIES)
 
 
+OCTET_STREAM = "application/octet-stream"
+UNTYPED = ("", "binary/octet-stream", OCTET_STREAM)
+"""Content-Types that say nothing of the bytes: S3 stores binary/octet-stream for an upload sent without one."""
+
 CARRIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage", "Expires")
 """The upload's HTTP headers that its output keeps, whatever bytes are published."""
 ORIGINAL_HEADERS = ("ContentEncoding",)
@@ -50,6 +54,7 @@ ORIGINAL_HEADERS = ("ContentEncoding",)
 class Fetched:
     data: bytes
     content_type: str
+    """The uploader's Content-Type; "" where it gave none (UNTYPED)."""
     metadata: dict[str, str]
     headers: dict[str, object]
     """CARRIED_HEADERS and ORIGINAL_HEADERS that the upload has, named as boto3 names them."""
@@ -102,7 +107,7 @@ class Storage:
             raise _storage_error(exc, "GetObject", bucket, key) from exc
         return Fetched(
             data=data,
-            content_type=response.get("ContentType") or "application/octet-stream",
+            content_type="" if response.get("ContentType", "") in UNTYPED else response["ContentType"],
             metadata=response.get("Metadata", {}),
             headers={name: response[name] for name in CARRIED_HEADERS + ORIGINAL_HEADERS if response.get(name)},
         )

@@ -148,3 +148,28 @@ def test_a_published_original_keeps_the_uploads_headers_and_its_content_encoding
     (result,) = s3_event.handle(app, put_event(record))["results"]
     assert result["outcome"] == "rejected"
     assert headers_of(output, "notes.txt") == {**HEADERS, "ContentEncoding": "gzip"}
+
+
+def multi_picture_jpeg() -> bytes:
+    """A JPEG with an MPF second picture (a camera's MPO, an Ultra HDR gain map): Pillow calls it image/mpo."""
+    out = io.BytesIO()
+    photo_like().save(out, "MPO", save_all=True, append_images=[photo_like(seed=1)])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("sent", "published"), [({"ContentType": "image/jpeg"}, "image/jpeg"), ({}, "image/jpeg"),
+                                                 ({"ContentType": "image/x-custom"}, "image/x-custom")])
+def test_a_published_original_keeps_the_uploaders_type_else_a_served_type_for_its_format(app, buckets, sent,
+                                                                                         published):
+    source, output = buckets
+    (result,) = s3_event.handle(app, put_event(upload(source, "mpo.jpg", multi_picture_jpeg(), **sent)))["results"]
+    assert result["outcome"] == "original-kept" and result["content_type"] == published
+    assert boto3.client("s3").head_object(Bucket=output, Key="mpo.jpg")["ContentType"] == published
+
+
+def test_an_optimized_output_is_image_jpeg_whatever_the_upload_was_sent_as(app, buckets):
+    source, output = buckets
+    record = upload(source, "p.png", encoded(photo_like(), "PNG"), ContentType="image/png")
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "optimized"
+    assert boto3.client("s3").head_object(Bucket=output, Key="p.png")["ContentType"] == "image/jpeg"
