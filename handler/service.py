@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 
 from handler import log
 from handler.config import Settings
-from handler.core import JPEG, OPTIMIZED, Chooser, Result, optimize
+from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
-from handler.storage import MARKER, OCTET_STREAM, ORIGINAL_HEADERS, Envelope, Fetched, Storage
+from handler.storage import COPY_LIMIT, MARKER, OCTET_STREAM, ORIGINAL_HEADERS, Envelope, Fetched, Storage
 
 SKIPPED = "skipped"
 
@@ -74,18 +74,32 @@ def is_own_output(settings: Settings, bucket: str, key: str) -> bool:
 
 
 def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched | None]:
-    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish and the source."""
+    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish (none where the upload
+    is over MAX_INPUT_BYTES: it is copied unread) and the source."""
     settings = app.settings
     if is_own_output(settings, bucket, key):
         return Processed(bucket, key, None, None, skipped="own-output"), b"", None
     if output_key(settings, key).startswith(BATCH_PREFIXES):
         return Processed(bucket, key, None, None, skipped="batch-prefix"), b"", None
-    fetched = app.storage.fetch(bucket, key)
+    fetched = app.storage.fetch(bucket, key, settings.max_input_bytes)
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
-    data, result = optimize(fetched.data, settings, app.model, app.choose)
+    if fetched.data is None:
+        data, result = b"", too_large(fetched.size, settings, app.model)
+    else:
+        data, result = optimize(fetched.data, settings, app.model, app.choose)
     result = replace(result, content_type=published_type(result, fetched.content_type))
-    return Processed(bucket, key, output_key(settings, key), result), data, fetched
+    published = fetched.data is not None or fetched.size <= COPY_LIMIT
+    return Processed(bucket, key, output_key(settings, key) if published else None, result), data, fetched
+
+
+def too_large(size: int, settings: Settings, model: Model) -> Result:
+    """The core's too-large rejection, for an upload whose size S3 gave before any of it was read. One over
+    COPY_LIMIT is not published at all: the detail says so."""
+    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}; rejected unread"
+    if size > COPY_LIMIT:
+        detail += f"; not published: S3 copies at most {COPY_LIMIT} bytes in one CopyObject"
+    return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
 
 
 def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
@@ -95,6 +109,15 @@ def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
     return Envelope(result.content_type, metadata, result.tags(), headers)
+
+
+def publish(app: App, processed: Processed, data: bytes, fetched: Fetched) -> None:
+    """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it."""
+    where, carried = (app.settings.output_bucket, processed.output_key), envelope(app, processed.result, fetched)
+    if fetched.data is None:
+        app.storage.copy(processed.bucket, processed.key, *where, carried)
+    else:
+        app.storage.publish(*where, data, carried)
 
 
 def evaluate_object(app: App, bucket: str, key: str) -> Processed:
@@ -110,8 +133,9 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
     result = processed.result
-    app.storage.publish(app.settings.output_bucket, processed.output_key, data, envelope(app, result, fetched))
-    level = logging.WARNING if result.outcome == "rejected" else logging.INFO
+    if processed.output_key is not None:
+        publish(app, processed, data, fetched)
+    level = logging.WARNING if result.outcome == REJECTED else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed
 

@@ -40,6 +40,10 @@ def client() -> object:
     return boto3.client("s3", config=RETRIES)
 
 
+COPY_LIMIT = 5 * 1024**3
+"""The largest object one CopyObject copies (5 GB).
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
+
 OCTET_STREAM = "application/octet-stream"
 UNTYPED = ("", "binary/octet-stream", OCTET_STREAM)
 """Content-Types that say nothing of the bytes: S3 stores binary/octet-stream for an upload sent without one."""
@@ -52,7 +56,9 @@ ORIGINAL_HEADERS = ("ContentEncoding",)
 
 @dataclass(frozen=True)
 class Fetched:
-    data: bytes
+    size: int
+    data: bytes | None
+    """None where the object is over the size it was fetched with: its body is left unread."""
     content_type: str
     """The uploader's Content-Type; "" where it gave none (UNTYPED)."""
     metadata: dict[str, str]
@@ -99,13 +105,16 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "HeadObject", bucket, key) from exc
 
-    def fetch(self, bucket: str, key: str) -> Fetched:
+    def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
+        """The object, with its body only where S3 says it holds at most max_bytes; a bigger one is not read."""
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-            data = response["Body"].read()
+            with response["Body"] as body:
+                data = body.read() if response["ContentLength"] <= max_bytes else None
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "GetObject", bucket, key) from exc
         return Fetched(
+            size=response["ContentLength"],
             data=data,
             content_type="" if response.get("ContentType", "") in UNTYPED else response["ContentType"],
             metadata=response.get("Metadata", {}),
@@ -118,3 +127,18 @@ class Storage:
             self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params())
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "PutObject", bucket, key) from exc
+
+    def copy(self, source_bucket: str, source_key: str, bucket: str, key: str, envelope: Envelope) -> None:
+        """One server-side CopyObject of the source's bytes (at most COPY_LIMIT), under the envelope's type,
+        metadata, headers and tags instead of the source's: the bytes never pass through the function."""
+        try:
+            self._s3.copy_object(
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                Bucket=bucket,
+                Key=key,
+                MetadataDirective="REPLACE",
+                TaggingDirective="REPLACE",
+                **envelope.params(),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "CopyObject", bucket, key) from exc
