@@ -10,7 +10,17 @@ from handler.config import Settings
 from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
-from handler.storage import COPY_LIMIT, MARKER, OCTET_STREAM, ORIGINAL_HEADERS, Envelope, Fetched, Storage
+from handler.storage import (
+    COPY_LIMIT,
+    MARKER,
+    METADATA_LIMIT,
+    OCTET_STREAM,
+    ORIGINAL_HEADERS,
+    Envelope,
+    Fetched,
+    Storage,
+    metadata_size,
+)
 
 SKIPPED = "skipped"
 
@@ -32,6 +42,8 @@ class Processed:
     output_key: str | None
     result: Result | None
     skipped: str | None = None
+    metadata_dropped: bool = False
+    """The upload's user metadata and the marker would be over S3's METADATA_LIMIT: the output has the marker only."""
 
     def as_dict(self) -> dict[str, object]:
         record = {"bucket": self.bucket, "key": self.key, "output_key": self.output_key}
@@ -39,6 +51,8 @@ class Processed:
             record.update(self.result.as_dict())
         if self.skipped:
             record.update(outcome=SKIPPED, reason=self.skipped)
+        if self.metadata_dropped:
+            record.update(metadata_dropped=True)
         return record
 
 
@@ -90,7 +104,14 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
         data, result = optimize(fetched.data, settings, app.model, app.choose)
     result = replace(result, content_type=published_type(result, fetched.content_type))
     published = fetched.data is not None or fetched.size <= COPY_LIMIT
-    return Processed(bucket, key, output_key(settings, key) if published else None, result), data, fetched
+    dropped = metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
+    where = output_key(settings, key) if published else None
+    return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
+
+
+def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
+    """The upload's user metadata with the marker, which keeps the output from being processed again."""
+    return {**metadata, MARKER: model.version}
 
 
 def too_large(size: int, settings: Settings, model: Model) -> Result:
@@ -102,10 +123,11 @@ def too_large(size: int, settings: Settings, model: Model) -> Result:
     return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
 
 
-def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
-    """The upload's metadata with the marker, its headers (those about its bytes only where they are the ones
-    published), and the result's tags."""
-    metadata = {**fetched.metadata, MARKER: app.model.version}
+def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
+    """The upload's metadata with the marker (the marker alone where both are over S3's limit), its headers
+    (those about its bytes only where they are the ones published), and the result's tags."""
+    result = processed.result
+    metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model)
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
     return Envelope(result.content_type, metadata, result.tags(), headers)
@@ -113,7 +135,7 @@ def envelope(app: App, result: Result, fetched: Fetched) -> Envelope:
 
 def publish(app: App, processed: Processed, data: bytes, fetched: Fetched) -> None:
     """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it."""
-    where, carried = (app.settings.output_bucket, processed.output_key), envelope(app, processed.result, fetched)
+    where, carried = (app.settings.output_bucket, processed.output_key), envelope(app, processed, fetched)
     if fetched.data is None:
         app.storage.copy(processed.bucket, processed.key, *where, carried)
     else:
@@ -133,6 +155,10 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
     result = processed.result
+    if processed.metadata_dropped:
+        log.emit("metadata-dropped", logging.WARNING, bucket=bucket, key=key, output_key=processed.output_key,
+                 metadata_bytes=metadata_size(fetched.metadata), marker_bytes=metadata_size(marked({}, app.model)),
+                 limit=METADATA_LIMIT)
     if processed.output_key is not None:
         publish(app, processed, data, fetched)
     level = logging.WARNING if result.outcome == REJECTED else logging.INFO

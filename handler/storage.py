@@ -40,6 +40,16 @@ def client() -> object:
     return boto3.client("s3", config=RETRIES)
 
 
+METADATA_LIMIT = 2048
+"""S3's limit on an object's user metadata, counted as metadata_size counts.
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html"""
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    """User metadata's size as S3 counts it: the UTF-8 bytes of every key and value."""
+    return sum(len(key.encode("utf-8")) + len(value.encode("utf-8")) for key, value in metadata.items())
+
+
 COPY_LIMIT = 5 * 1024**3
 """The largest object one CopyObject copies (5 GB).
 https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
