@@ -16,6 +16,7 @@ MARKER = "optimal-image"
 
 # Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
 # after these attempts is reported as transient so that the caller can leave it to AWS's retries.
+# Any other answer from S3 is a refusal, reported as permanent (_storage_error).
 # In a client Config, max_attempts counts the retries only: 5 means 6 attempts in all.
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
