@@ -103,9 +103,8 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
     else:
         data, result = optimize(fetched.data, settings, app.model, app.choose)
     result = replace(result, content_type=published_type(result, fetched.content_type))
-    published = fetched.data is not None or fetched.size <= COPY_LIMIT
-    dropped = metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
-    where = output_key(settings, key) if published else None
+    where = output_key(settings, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
+    dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
 
 
