@@ -15,14 +15,14 @@ import json
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handler import log
 from handler.app import app
 from handler.core import REJECTED, Result, optimize
 from handler.errors import OptimalImageError, StorageError
-from handler.service import App, evaluate_object, process_object
+from handler.service import App, evaluate_object, process_object, published_type
 
 app()  # settings and model at import time: the cold start pays once, not the first request
 
@@ -41,7 +41,6 @@ ENVELOPE_BYTES = 64 * 1024
 
 HEADER_PREFIX = "X-Optimal-Image-"
 JSON = "application/json"
-OCTET_STREAM = "application/octet-stream"
 
 
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -251,6 +250,8 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
     data = request.data()
     require_fit(app, len(data), "request body")
     output, result = optimize(data, app.settings, app.model, app.choose)
+    sent_type = request.media_type()
+    result = replace(result, content_type=published_type(result, sent_type if sent_type.startswith("image/") else ""))
     log.emit("processed", logging.INFO, source="api", **result.as_dict())
     headers = result_headers(result)
     if result.outcome == REJECTED:
@@ -258,9 +259,7 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
     if prefers_json(request.header("accept")):
         return json_response(200, result.as_dict(), headers)
     require_fit(app, len(output), "optimized image")  # outputs are never larger than inputs: a safety net
-    sent_type = request.media_type()
-    fallback = sent_type if sent_type.startswith("image/") else OCTET_STREAM
-    return image_response(output, result.content_type or fallback, headers)
+    return image_response(output, result.content_type, headers)
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:

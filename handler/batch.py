@@ -2,8 +2,9 @@
 already in the upload bucket, each task through service.process_object like an upload.
 
 Result codes: Succeeded whenever the object was handled and recorded (optimized, original kept, rejected or
-skipped); PermanentFailure where retrying cannot help (missing object, access denied, a bucket other than the
-upload bucket, bad job arguments); TemporaryFailure where S3 failed transiently, so that Batch retries the task.
+skipped); PermanentFailure where retrying cannot help (missing object, access denied, an archived object, any
+other refusal by S3, a bucket other than the upload bucket, bad job arguments); TemporaryFailure where S3 failed
+transiently, so that Batch retries the task.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ def object_refs(event: dict[str, Any]) -> list[tuple[str, str]]:
 class TransientFailure(RuntimeError):
     """Raised after all records were tried, so that Lambda's asynchronous retry runs the event again.
 
-    Outputs are deterministic and written in one PutObject, so the records that succeeded before are
+    Outputs are deterministic and written in one request (PutObject, or CopyObject for an upload over
+    MAX_INPUT_BYTES), so the records that succeeded before are
     rewritten identically on the retry.
     """
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from handler import log
 from handler.config import Settings
-from handler.core import Chooser, Result, optimize
+from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
-from handler.storage import MARKER, Fetched, Storage
+from handler.storage import (
+    COPY_LIMIT,
+    MARKER,
+    METADATA_LIMIT,
+    OCTET_STREAM,
+    ORIGINAL_HEADERS,
+    Envelope,
+    Fetched,
+    Storage,
+    metadata_size,
+)
 
 SKIPPED = "skipped"
 
@@ -32,6 +42,8 @@ class Processed:
     output_key: str | None
     result: Result | None
     skipped: str | None = None
+    metadata_dropped: bool = False
+    """The upload's user metadata and the marker would be over S3's METADATA_LIMIT: the output has the marker only."""
 
     def as_dict(self) -> dict[str, object]:
         record = {"bucket": self.bucket, "key": self.key, "output_key": self.output_key}
@@ -39,7 +51,22 @@ class Processed:
             record.update(self.result.as_dict())
         if self.skipped:
             record.update(outcome=SKIPPED, reason=self.skipped)
+        if self.metadata_dropped:
+            record.update(metadata_dropped=True)
         return record
+
+
+SERVED_TYPES = {"image/mpo": JPEG}
+"""Pillow's MIME names that browsers and CDNs do not take, as the type they do take for the same bytes: a
+multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is a JPEG to every reader."""
+
+
+def published_type(result: Result, given: str) -> str:
+    """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
+    their uploader gave (`given`, "" for none), else the one of their format."""
+    if result.outcome == OPTIMIZED:
+        return JPEG
+    return given or SERVED_TYPES.get(result.content_type, result.content_type) or OCTET_STREAM
 
 
 BATCH_PREFIXES = ("batch-manifests/", "batch-reports/")
@@ -61,17 +88,57 @@ def is_own_output(settings: Settings, bucket: str, key: str) -> bool:
 
 
 def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched | None]:
-    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish and the source."""
+    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish (none where the upload
+    is over MAX_INPUT_BYTES: it is copied unread) and the source."""
     settings = app.settings
     if is_own_output(settings, bucket, key):
         return Processed(bucket, key, None, None, skipped="own-output"), b"", None
     if output_key(settings, key).startswith(BATCH_PREFIXES):
         return Processed(bucket, key, None, None, skipped="batch-prefix"), b"", None
-    fetched = app.storage.fetch(bucket, key)
+    fetched = app.storage.fetch(bucket, key, settings.max_input_bytes)
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
-    data, result = optimize(fetched.data, settings, app.model, app.choose)
-    return Processed(bucket, key, output_key(settings, key), result), data, fetched
+    if fetched.data is None:
+        data, result = b"", too_large(fetched.size, settings, app.model)
+    else:
+        data, result = optimize(fetched.data, settings, app.model, app.choose)
+    result = replace(result, content_type=published_type(result, fetched.content_type))
+    where = output_key(settings, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
+    dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
+    return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
+
+
+def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
+    """The upload's user metadata with the marker, which keeps the output from being processed again."""
+    return {**metadata, MARKER: model.version}
+
+
+def too_large(size: int, settings: Settings, model: Model) -> Result:
+    """The core's too-large rejection, for an upload whose size S3 gave before any of it was read. One over
+    COPY_LIMIT is not published at all: the detail says so."""
+    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}; rejected unread"
+    if size > COPY_LIMIT:
+        detail += f"; not published: S3 copies at most {COPY_LIMIT} bytes in one CopyObject"
+    return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+
+
+def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
+    """The upload's metadata with the marker (the marker alone where both are over S3's limit), its headers
+    (those about its bytes only where they are the ones published), and the result's tags."""
+    result = processed.result
+    metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model)
+    headers = {name: value for name, value in fetched.headers.items()
+               if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
+    return Envelope(result.content_type, metadata, result.tags(), headers)
+
+
+def publish(app: App, processed: Processed, data: bytes, fetched: Fetched) -> None:
+    """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it."""
+    where, carried = (app.settings.output_bucket, processed.output_key), envelope(app, processed, fetched)
+    if fetched.data is None:
+        app.storage.copy(processed.bucket, processed.key, *where, carried)
+    else:
+        app.storage.publish(*where, data, carried)
 
 
 def evaluate_object(app: App, bucket: str, key: str) -> Processed:
@@ -87,10 +154,13 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
     result = processed.result
-    metadata = {**fetched.metadata, MARKER: app.model.version}
-    content_type = result.content_type or fetched.content_type
-    app.storage.publish(app.settings.output_bucket, processed.output_key, data, content_type, metadata, result.tags())
-    level = logging.WARNING if result.outcome == "rejected" else logging.INFO
+    if processed.metadata_dropped:
+        log.emit("metadata-dropped", logging.WARNING, bucket=bucket, key=key, output_key=processed.output_key,
+                 metadata_bytes=metadata_size(fetched.metadata), marker_bytes=metadata_size(marked({}, app.model)),
+                 limit=METADATA_LIMIT)
+    if processed.output_key is not None:
+        publish(app, processed, data, fetched)
+    level = logging.WARNING if result.outcome == REJECTED else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed
 

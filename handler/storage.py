@@ -16,6 +16,7 @@ MARKER = "optimal-image"
 
 # Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
 # after these attempts is reported as transient so that the caller can leave it to AWS's retries.
+# Any other answer from S3 is a refusal, reported as permanent (_storage_error).
 # In a client Config, max_attempts counts the retries only: 5 means 6 attempts in all.
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
@@ -25,7 +26,14 @@ _PERMANENT = {
     "NoSuchBucket": "missing-bucket",
     "AccessDenied": "access-denied",
     "403": "access-denied",
+    "InvalidObjectState": "archived-object",
 }
+"""Named reasons for the permanent refusals a caller can act on; any other permanent one is storage-refused."""
+
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestTimeTooSkewed"}
+)
+_TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 def client() -> object:
@@ -33,18 +41,69 @@ def client() -> object:
     return boto3.client("s3", config=RETRIES)
 
 
+METADATA_LIMIT = 2048
+"""S3's limit on an object's user metadata, counted as metadata_size counts.
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html"""
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    """User metadata's size as S3 counts it: the UTF-8 bytes of every key and value."""
+    return sum(len(key.encode("utf-8")) + len(value.encode("utf-8")) for key, value in metadata.items())
+
+
+COPY_LIMIT = 5 * 1024**3
+"""The largest object one CopyObject copies (5 GB).
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
+
+OCTET_STREAM = "application/octet-stream"
+UNTYPED = ("", "binary/octet-stream", OCTET_STREAM)
+"""Content-Types that say nothing of the bytes: S3 stores binary/octet-stream for an upload sent without one."""
+
+CARRIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage", "Expires")
+"""The upload's HTTP headers that its output keeps, whatever bytes are published."""
+ORIGINAL_HEADERS = ("ContentEncoding",)
+"""The upload's HTTP headers that describe its bytes: the output keeps them only where it is those bytes."""
+
+
 @dataclass(frozen=True)
 class Fetched:
-    data: bytes
+    size: int
+    data: bytes | None
+    """None where the object is over the size it was fetched with: its body is left unread."""
+    content_type: str
+    """The uploader's Content-Type; "" where it gave none (UNTYPED)."""
+    metadata: dict[str, str]
+    headers: dict[str, object]
+    """CARRIED_HEADERS and ORIGINAL_HEADERS that the upload has, named as boto3 names them."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What an output carries besides its bytes."""
+
     content_type: str
     metadata: dict[str, str]
+    tags: dict[str, str]
+    headers: dict[str, object]
+
+    def params(self) -> dict[str, object]:
+        """The envelope as S3 request parameters (PutObject's, and CopyObject's with REPLACE directives)."""
+        return {"ContentType": self.content_type, "Metadata": self.metadata, "Tagging": urlencode(self.tags),
+                **self.headers}
 
 
 def _storage_error(exc: Exception, action: str, bucket: str, key: str) -> StorageError:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    reason = _PERMANENT.get(code)
-    detail = f"{action} s3://{bucket}/{key} failed: {code or type(exc).__name__}"
-    return StorageError(reason or "storage-unavailable", detail, transient=reason is None)
+    """Transient where S3 gave no answer (connection errors), a 5xx, 408 or 429, or a throttling or timeout code;
+    any other answer is a refusal that a retry cannot change."""
+    where = f"{action} s3://{bucket}/{key} failed"
+    if not isinstance(exc, ClientError):
+        return StorageError("storage-unavailable", f"{where}: {type(exc).__name__}", transient=True)
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    detail = f"{where}: S3 answered {code or 'no code'} (HTTP {status})"
+    if status >= 500 or status in _TRANSIENT_STATUSES or code in _TRANSIENT_CODES:
+        return StorageError("storage-unavailable", detail, transient=True)
+    return StorageError(_PERMANENT.get(code, "storage-refused"), detail, transient=False)
 
 
 class Storage:
@@ -57,30 +116,40 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "HeadObject", bucket, key) from exc
 
-    def fetch(self, bucket: str, key: str) -> Fetched:
+    def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
+        """The object, with its body only where S3 says it holds at most max_bytes; a bigger one is not read."""
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-            data = response["Body"].read()
+            with response["Body"] as body:
+                data = body.read() if response["ContentLength"] <= max_bytes else None
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "GetObject", bucket, key) from exc
         return Fetched(
+            size=response["ContentLength"],
             data=data,
-            content_type=response.get("ContentType") or "application/octet-stream",
+            content_type="" if response.get("ContentType", "") in UNTYPED else response["ContentType"],
             metadata=response.get("Metadata", {}),
+            headers={name: response[name] for name in CARRIED_HEADERS + ORIGINAL_HEADERS if response.get(name)},
         )
 
-    def publish(
-        self, bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str], tags: dict[str, str]
-    ) -> None:
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope) -> None:
         """One PutObject carrying the bytes, the metadata and the tags, so no reader sees an untagged output."""
         try:
-            self._s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata=metadata,
-                Tagging=urlencode(tags),
-            )
+            self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params())
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "PutObject", bucket, key) from exc
+
+    def copy(self, source_bucket: str, source_key: str, bucket: str, key: str, envelope: Envelope) -> None:
+        """One server-side CopyObject of the source's bytes (at most COPY_LIMIT), under the envelope's type,
+        metadata, headers and tags instead of the source's: the bytes never pass through the function."""
+        try:
+            self._s3.copy_object(
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                Bucket=bucket,
+                Key=key,
+                MetadataDirective="REPLACE",
+                TaggingDirective="REPLACE",
+                **envelope.params(),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "CopyObject", bucket, key) from exc

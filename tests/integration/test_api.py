@@ -15,6 +15,7 @@ from PIL import Image
 
 from handler import api
 from tests.conftest import PHOTOS, encoded, photo_like, unreachable
+from tests.integration.test_s3_event import multi_picture_jpeg
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEY = "photos/my photo.jpg"
@@ -148,6 +149,20 @@ def test_an_image_that_cannot_be_made_smaller_comes_back_unchanged_with_its_own_
     assert response["headers"]["Content-Type"] == "image/png"
     assert response["headers"]["X-Optimal-Image-Outcome"] == "original-kept"
     assert "X-Optimal-Image-Quality" in response["headers"]
+
+
+@pytest.mark.parametrize("sent", ["image/jpeg", "application/octet-stream"])
+def test_a_multi_picture_jpeg_comes_back_as_image_jpeg_never_image_mpo(app, sent):
+    response = api.handle(app, image_event(multi_picture_jpeg(), content_type=sent))
+    assert response["headers"]["X-Optimal-Image-Outcome"] == "original-kept"
+    assert response["headers"]["Content-Type"] == "image/jpeg"
+    record = body_of(api.handle(app, image_event(multi_picture_jpeg(), content_type=sent, accept="application/json")))
+    assert record["content_type"] == "image/jpeg"
+
+
+def test_quality_names_image_jpeg_for_a_multi_picture_jpeg(app):
+    upload(app, data=multi_picture_jpeg())
+    assert body_of(api.handle(app, quality_event(key=KEY)))["content_type"] == "image/jpeg"
 
 
 def test_a_body_that_is_not_an_image_is_422_with_the_cores_reason(app):

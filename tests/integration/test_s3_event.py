@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -117,3 +119,57 @@ def test_the_sample_event_in_events_folder_is_one_the_handler_parses(app):
     event = json.loads((ROOT / "events" / "s3-put.json").read_text())
     refs = s3_event.object_refs(event)
     assert len(refs) == 1 and " " in refs[0][1]
+
+
+HEADERS = {
+    "CacheControl": "public, max-age=31536000, immutable",
+    "ContentDisposition": 'inline; filename="hero.jpg"',
+    "ContentLanguage": "en",
+    "Expires": datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+}
+
+
+def headers_of(bucket: str, key: str) -> dict[str, object]:
+    head = boto3.client("s3").head_object(Bucket=bucket, Key=key)
+    return {name: head.get(name) for name in (*HEADERS, "ContentEncoding")}
+
+
+def test_an_optimized_output_keeps_the_uploads_headers_but_not_its_content_encoding(app, buckets):
+    source, output = buckets
+    record = upload(source, "hero.jpg", encoded(photo_like(), quality=97), ContentEncoding="identity", **HEADERS)
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "optimized"
+    assert headers_of(output, "hero.jpg") == {**HEADERS, "ContentEncoding": None}
+
+
+def test_a_published_original_keeps_the_uploads_headers_and_its_content_encoding(app, buckets):
+    source, output = buckets
+    record = upload(source, "notes.txt", gzip.compress(b"not an image"), ContentEncoding="gzip", **HEADERS)
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "rejected"
+    assert headers_of(output, "notes.txt") == {**HEADERS, "ContentEncoding": "gzip"}
+
+
+def multi_picture_jpeg() -> bytes:
+    """A JPEG with an MPF second picture (a camera's MPO, an Ultra HDR gain map): Pillow calls it image/mpo."""
+    out = io.BytesIO()
+    photo_like().save(out, "MPO", save_all=True, append_images=[photo_like(seed=1)])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("sent", "published"), [({"ContentType": "image/jpeg"}, "image/jpeg"), ({}, "image/jpeg"),
+                                                 ({"ContentType": "image/x-custom"}, "image/x-custom")])
+def test_a_published_original_keeps_the_uploaders_type_else_a_served_type_for_its_format(app, buckets, sent,
+                                                                                         published):
+    source, output = buckets
+    (result,) = s3_event.handle(app, put_event(upload(source, "mpo.jpg", multi_picture_jpeg(), **sent)))["results"]
+    assert result["outcome"] == "original-kept" and result["content_type"] == published
+    assert boto3.client("s3").head_object(Bucket=output, Key="mpo.jpg")["ContentType"] == published
+
+
+def test_an_optimized_output_is_image_jpeg_whatever_the_upload_was_sent_as(app, buckets):
+    source, output = buckets
+    record = upload(source, "p.png", encoded(photo_like(), "PNG"), ContentType="image/png")
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "optimized"
+    assert boto3.client("s3").head_object(Bucket=output, Key="p.png")["ContentType"] == "image/jpeg"
