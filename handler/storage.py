@@ -110,12 +110,6 @@ class Storage:
     def __init__(self, s3: object) -> None:
         self._s3 = s3
 
-    def head_metadata(self, bucket: str, key: str) -> dict[str, str]:
-        try:
-            return self._s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
-        except (ClientError, BotoCoreError) as exc:
-            raise _storage_error(exc, "HeadObject", bucket, key) from exc
-
     def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
         """The object, with its body only where S3 says it holds at most max_bytes; a bigger one is not read."""
         try:
