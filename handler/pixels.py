@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageFile
 
-from handler.probe import damaged
+from handler.probe import DECODE_ERRORS, damaged, frame_count
 
 ORIENTATION = 0x0112
 
@@ -41,15 +41,15 @@ def _sixteen_bit_to_l(image: Image.Image) -> Image.Image:
 
 def decode(image: Image.Image) -> Image.Image:
     """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it."""
-    if getattr(image, "n_frames", 1) > 1:
-        raise KeepOriginal("animated", f"{image.n_frames} frames; JPEG holds one")
+    if (frames := frame_count(image)) > 1:
+        raise KeepOriginal("animated", f"{frames} frames; JPEG holds one")
     if image.mode == "CMYK":
         raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")
     if max(image.size) > JPEG_MAX_SIDE:
         raise KeepOriginal("too-big-for-jpeg", f"{image.width}x{image.height}: JPEG holds {JPEG_MAX_SIDE} px a side")
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except DECODE_ERRORS as exc:
         raise damaged(exc, "the pixel data") from exc
     alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
     if alpha and _has_transparency(image):
@@ -66,8 +66,11 @@ SEGMENT_LIMITS = {"exif": 65533, "xmp": 65533 - 29, "comment": 65533}
 on more; PNG, WebP and GIF sources can carry more. ICC profiles are split over several segments."""
 
 
-_EXIF_WRITE_ERRORS = (struct.error, ValueError, TypeError, KeyError, OverflowError)
-"""What Pillow's EXIF writer raises for a parsed value that does not fit its declared type (damaged EXIF)."""
+_EXIF_ERRORS = (SyntaxError, OSError, struct.error, ValueError, TypeError, KeyError, OverflowError)
+"""What Pillow raises for damaged EXIF: its reader on a bad header or IFD, its writer on a parsed value that
+does not fit its declared type."""
+
+EXIF_UNREADABLE = "the EXIF could not be read and is left out"
 
 
 def _orientation_only(exif: Image.Exif) -> dict[str, object]:
@@ -83,22 +86,33 @@ def _all_exif(exif: Image.Exif) -> dict[str, object]:
     """The whole EXIF block; nothing when it is damaged beyond rewriting (the orientation is then kept alone)."""
     try:
         return {"exif": exif.tobytes()} if exif else {}
-    except _EXIF_WRITE_ERRORS:
+    except _EXIF_ERRORS:
         return {}
 
 
-def metadata(image: Image.Image, keep: str) -> dict[str, object]:
-    """Save arguments that carry the source's metadata over.
+def _source_exif(image: Image.Image) -> Image.Exif | None:
+    """The source's EXIF; None when it is too damaged to read (the pixels may still be fine)."""
+    try:
+        return image.getexif()
+    except _EXIF_ERRORS:
+        return None
+
+
+def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
+    """Save arguments that carry the source's metadata over, and a note of what could not be ("" if none).
 
     The ICC profile and the EXIF orientation decide how the image displays, so they are kept even
     with keep='strip'; 'keep' also carries all EXIF, XMP and the comment, each as far as a JPEG
-    segment holds it (an EXIF block too long for one keeps its orientation, as with 'strip').
+    segment holds it (an EXIF block too long for one keeps its orientation, as with 'strip'). EXIF too
+    damaged to read is left out: a picture whose pixels decode is still worth optimising.
     """
     info = image.info
     extra: dict[str, object] = {}
     if info.get("icc_profile"):
         extra["icc_profile"] = info["icc_profile"]
-    exif = image.getexif()
+    exif = _source_exif(image)
+    note = "" if exif is not None else EXIF_UNREADABLE
+    exif = Image.Exif() if exif is None else exif
     if keep == "keep":
         extra.update(_all_exif(exif))
         for name in ("xmp", "comment", "dpi"):
@@ -109,7 +123,7 @@ def metadata(image: Image.Image, keep: str) -> dict[str, object]:
             del extra[name]
     if "exif" not in extra:
         extra.update(_orientation_only(exif))
-    return extra
+    return extra, note
 
 
 def encode(

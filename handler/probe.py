@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -88,6 +89,11 @@ _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 """ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
 
 
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error)
+"""What Pillow's readers raise on a damaged file (a fuzz of 1,800 mutated files met SyntaxError and TypeError
+beyond the first three). Anything else is left to raise: it is more likely a fault here than in the file."""
+
+
 def damaged(fault: object, part: str) -> Rejected:
     """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
 
@@ -96,6 +102,15 @@ def damaged(fault: object, part: str) -> Rejected:
     message = str(fault)[:160]
     reason = "truncated" if "truncated" in message.lower() else "corrupt"
     return Rejected(reason, f"{part} could not be decoded ({message})")
+
+
+def frame_count(image: Image.Image) -> int:
+    """How many frames the file holds. Pillow reads a TIFF's whole IFD chain for this, so a damaged
+    chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""
+    try:
+        return getattr(image, "n_frames", 1)
+    except DECODE_ERRORS as exc:
+        raise damaged(exc, "the frame index") from exc
 
 
 def _unopenable(data: bytes, exc: Exception) -> Rejected:
@@ -121,7 +136,7 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
-    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise _unopenable(data, exc) from exc
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
@@ -141,7 +156,7 @@ def probe(image: Image.Image, size: int) -> Probe:
         height=image.height,
         mode=image.mode,
         bytes=size,
-        frames=getattr(image, "n_frames", 1),
+        frames=frame_count(image),
         source_quality=estimate_jpeg_quality(getattr(image, "quantization", {})) if is_jpeg else None,
         source_subsampling=SUBSAMPLING_NAMES.get(sampling),
         progressive=bool(image.info.get("progressive") or image.info.get("progression")),

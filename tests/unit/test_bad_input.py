@@ -122,6 +122,30 @@ def test_a_png_with_garbage_after_its_header_is_rejected_as_corrupt(settings, fi
     assert "pixel data" in result.detail
 
 
+def test_a_jpeg_whose_exif_header_is_damaged_is_optimized_without_its_exif(settings, fixed_model):
+    """Found by a fuzz: Pillow decodes the pixels, but getexif() raises SyntaxError (with JFIF dpi present)."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    data = bytearray(encoded(photo_like(), quality=97, dpi=(300, 300), exif=exif.tobytes()))
+    data[data.index(b"Exif\0\0") + 8] = ord("w")  # TIFF header MM\0* -> MMw*
+    out, result = run(bytes(data), settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert "EXIF could not be read" in result.detail
+    assert Image.open(io.BytesIO(out)).getexif().get(0x010F) is None
+
+
+def test_a_tiff_whose_next_ifd_offset_points_past_the_end_is_rejected_as_corrupt(settings, fixed_model):
+    tiff = bytearray(encoded(photo_like(160, 120), "TIFF"))
+    ifd = struct.unpack("<I", tiff[4:8])[0]
+    entries = struct.unpack("<H", tiff[ifd : ifd + 2])[0]
+    next_ifd = ifd + 2 + 12 * entries
+    tiff[next_ifd : next_ifd + 4] = struct.pack("<I", len(tiff) + 1000)
+    out, result = run(bytes(tiff), settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "corrupt")
+    assert "frame index" in result.detail
+    assert out == tiff
+
+
 # ------------------------------------------------------------------------------- too many pixels
 def test_a_png_whose_header_declares_more_than_max_pixels_is_refused_before_decoding(settings, fixed_model):
     data = png_declaring(8000, 8000)  # 64 MP over the 50 MP default; the file is under 100 bytes
