@@ -25,10 +25,19 @@ class KeepOriginal(Exception):
         self.detail = detail
 
 
+ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
+
+
 def _has_transparency(image: Image.Image) -> bool:
-    if image.mode == "P" and "transparency" not in image.info:
+    """Any pixel less than opaque: by an alpha channel, or by a colour key (PNG tRNS names a palette entry, an RGB
+    colour or a grey level), which Pillow's convert to an alpha mode applies."""
+    if image.mode in ALPHA_MODES:
+        alpha = image.getchannel(image.getbands()[-1])
+    elif "transparency" in image.info:
+        grey = len(image.getbands()) == 1 and image.mode != "P"
+        alpha = image.convert("LA" if grey else "RGBA").getchannel("A")
+    else:
         return False
-    alpha = image.convert("RGBA").getchannel("A") if image.mode in ("P", "PA") else image.getchannel("A")
     return alpha.getextrema()[0] < 255
 
 
@@ -51,8 +60,7 @@ def decode(image: Image.Image) -> Image.Image:
         image.load()
     except DECODE_ERRORS as exc:
         raise damaged(exc, "the pixel data") from exc
-    alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if alpha and _has_transparency(image):
+    if _has_transparency(image):
         raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return _sixteen_bit_to_l(image)

@@ -229,6 +229,34 @@ def test_a_palette_png_with_a_transparent_colour_is_kept(settings, fixed_model):
     assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
 
 
+def with_key(mode: str) -> tuple[Image.Image, object]:
+    """A photo in `mode` with one pixel set to a value found nowhere else, to name as the tRNS colour key."""
+    if mode == "I;16":
+        grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257
+        grey[10, 10] = 1
+        return Image.fromarray(grey), 1
+    image = photo_like().convert(mode)
+    key = (0, 0, 0) if mode == "RGB" else 0
+    assert np.asarray(image).reshape(image.width * image.height, -1).max(axis=1).min() > 0  # no black pixel
+    image.putpixel((10, 10), key)
+    return image, key
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_a_png_with_a_transparent_colour_key_is_kept(settings, fixed_model, mode):
+    image, key = with_key(mode)
+    data = encoded(image, "PNG", transparency=key)
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
+    assert out == data
+
+
+def test_a_png_whose_colour_key_matches_no_pixel_is_optimized(settings, fixed_model):
+    data = encoded(photo_like(), "PNG", transparency=(0, 0, 0))
+    _, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+
+
 def test_an_rgba_png_whose_alpha_is_all_opaque_is_optimized(settings, fixed_model):
     data = encoded(photo_like().convert("RGBA"), "PNG")
     out, result = run(data, settings, fixed_model)
