@@ -41,11 +41,14 @@ def _has_transparency(image: Image.Image) -> bool:
     return alpha.getextrema()[0] < 255
 
 
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L")
+
+
 def _sixteen_bit_to_l(image: Image.Image) -> Image.Image:
-    """Pillow's convert('L') clips 16-bit values at 255; scale the full range down instead."""
+    """Pillow's convert('L') clips 16-bit values at 255; scale 0..65535 to 0..255 instead, whatever the content
+    (a dark frame that uses only the bottom of the range stays dark)."""
     array = np.asarray(image, dtype=np.float64)
-    peak = 65535.0 if array.max() > 255 else 255.0
-    return Image.fromarray(np.round(array * (255.0 / peak)).astype(np.uint8), "L")
+    return Image.fromarray(np.round(array / 257).astype(np.uint8), "L")
 
 
 def decode(image: Image.Image) -> Image.Image:
@@ -62,7 +65,9 @@ def decode(image: Image.Image) -> Image.Image:
         raise damaged(exc, "the pixel data") from exc
     if _has_transparency(image):
         raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in ("I", "F"):
+        raise KeepOriginal("unsupported-depth", f"{image.mode} (32-bit) samples have no defined display range")
+    if image.mode in SIXTEEN_BIT_GREY:
         return _sixteen_bit_to_l(image)
     if image.mode in ("L", "RGB"):
         return image

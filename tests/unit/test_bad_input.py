@@ -205,6 +205,26 @@ def test_a_16_bit_png_is_optimized_and_looks_the_same(settings, fixed_model):
     assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
 
 
+def test_a_dark_16_bit_png_stays_dark(settings, fixed_model):
+    """Values that use only the bottom of the 16-bit range are near-black, not 8-bit values to scale as such."""
+    dark = np.asarray(photo_like().convert("L"), dtype=np.uint16)  # 0..255 of 65535
+    data = encoded(Image.fromarray(dark), "PNG")
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert np.asarray(Image.open(io.BytesIO(out))).max() <= 2
+
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_a_32_bit_tiff_is_kept_as_it_has_no_display_range(settings, fixed_model, mode):
+    values = np.asarray(photo_like().convert("L"), dtype=np.float32) / 255  # floats in 0..1
+    data = encoded(Image.fromarray(values if mode == "F" else (values * 100_000).astype(np.int32)), "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == mode
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "unsupported-depth")
+    assert out == data
+
+
 @pytest.mark.parametrize("palette", [Image.Palette.WEB, Image.Palette.ADAPTIVE])
 def test_a_palette_png_is_optimized_or_kept_never_broken(settings, fixed_model, palette):
     data = encoded(photo_like().convert("P", palette=palette), "PNG")
