@@ -6,7 +6,7 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, TiffImagePlugin
 
 from handler.probe import DECODE_ERRORS, damaged, frame_count
 
@@ -103,12 +103,36 @@ def _all_exif(exif: Image.Exif) -> dict[str, object]:
         return {}
 
 
+TIFF_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 347,
+    530, 532, 700, 34377, 34675,
+})  # fmt: skip
+"""Tags of a TIFF's first IFD that describe the TIFF file itself (size, compression, strips and tiles, samples)
+or hold what is carried separately (XMP, Photoshop, ICC): wrong or redundant in a JPEG's EXIF."""
+
+
 def _source_exif(image: Image.Image) -> Image.Exif | None:
-    """The source's EXIF; None when it is too damaged to read (the pixels may still be fine)."""
+    """The EXIF the source really has; None when it is too damaged to read (the pixels may still be fine).
+
+    Not getexif() as it is: that adds an orientation found only in the XMP, which browsers ignore on the
+    source but would apply to the output's EXIF. A TIFF's EXIF is its first IFD, less its layout tags.
+    """
     try:
-        return image.getexif()
+        if isinstance(image, TiffImagePlugin.TiffImageFile):
+            return _tiff_exif(image)
+        exif = Image.Exif()
+        if image.info.get("exif"):
+            exif.load(image.info["exif"])
+        return exif
     except _EXIF_ERRORS:
         return None
+
+
+def _tiff_exif(image: TiffImagePlugin.TiffImageFile) -> Image.Exif:
+    exif = image.getexif()
+    for tag in TIFF_LAYOUT_TAGS | ({ORIENTATION} - set(image.tag_v2)):
+        exif.pop(tag, None)
+    return exif
 
 
 def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:

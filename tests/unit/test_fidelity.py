@@ -159,3 +159,26 @@ def test_the_jpeg_comment_is_dropped_by_metadata_strip_and_kept_by_keep(settings
     data = encoded(photo_like(), quality=97, comment=b"taken by Ana")
     output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
     assert output.info.get("comment") == kept
+
+
+XMP_ROTATED = XMP.replace(
+    b'dc:creator="Ana"', b'dc:creator="Ana" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"'
+)
+
+
+@pytest.mark.parametrize("metadata", ["keep", "strip"])
+def test_an_orientation_only_the_xmp_states_does_not_become_an_exif_orientation(settings, fixed_model, metadata):
+    """Browsers apply the EXIF orientation only: the source shows unrotated, so the output must too."""
+    data = encoded(photo_like(), quality=97, xmp=XMP_ROTATED)
+    output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
+    exif = Image.Exif()  # not output.getexif(), which would read the orientation from the output's XMP
+    if output.info.get("exif"):
+        exif.load(output.info["exif"])
+    assert ORIENTATION not in exif
+
+
+def test_a_tiff_keeps_its_exif_tags_but_not_its_layout_tags(settings, fixed_model):
+    data = encoded(photo_like(), "TIFF", tiffinfo={MAKE: "TestCam"})
+    exif = recompressed(data, settings, fixed_model).getexif()
+    assert exif[MAKE] == "TestCam"
+    assert not {256, 257, 259, 273, 279} & set(exif)
