@@ -52,8 +52,13 @@ def _sixteen_bit_to_l(image: Image.Image) -> Image.Image:
 
 
 def decode(image: Image.Image) -> Image.Image:
-    """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it."""
-    if (frames := frame_count(image)) > 1:
+    """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it.
+
+    An MPO (a camera JPEG with a large preview, a stereo pair, a phone's Ultra HDR gain map) is decoded as its
+    first picture, the one browsers show: it is a photo sent to be shrunk, and keeping such files whole would
+    leave most camera and phone photos as they came. The other pictures are left out (metadata() notes it).
+    """
+    if (frames := frame_count(image)) > 1 and image.format != "MPO":
         raise KeepOriginal("animated", f"{frames} frames; JPEG holds one")
     if image.mode == "CMYK":
         raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")
@@ -148,7 +153,9 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
     if info.get("icc_profile"):
         extra["icc_profile"] = info["icc_profile"]
     exif = _source_exif(image)
-    note = "" if exif is not None else EXIF_UNREADABLE
+    notes = [] if exif is not None else [EXIF_UNREADABLE]
+    if image.format == "MPO":
+        notes.append(f"the MPO's other {frame_count(image) - 1} picture(s) (preview, depth or gain map) are left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
         extra.update(_all_exif(exif))
@@ -160,7 +167,7 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
             del extra[name]
     if "exif" not in extra:
         extra.update(_orientation_only(exif))
-    return extra, note
+    return extra, "; ".join(notes)
 
 
 def encode(

@@ -294,6 +294,21 @@ def test_an_animated_image_is_kept(settings, fixed_model, fmt):
     assert out == data
 
 
+def test_a_multi_picture_jpeg_is_optimized_as_its_first_picture_and_says_so(settings, fixed_model):
+    """Camera JPEGs with a large preview and phones' Ultra HDR JPEGs open as MPO, with two frames."""
+    first = photo_like(64, 48)
+    second = first.rotate(180)  # as different as a depth map or a gain map
+    data = encoded(first, "MPO", quality=97, save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert "other 1 picture(s)" in result.detail
+    output = Image.open(io.BytesIO(out))
+    assert (output.format, getattr(output, "n_frames", 1)) == ("JPEG", 1)
+    from_first, from_second = (np.abs(downscaled(output) - downscaled(frame)).mean() for frame in (first, second))
+    assert from_first < 2 and from_second > 20
+
+
 # -------------------------------------------------------------------------------------- small images
 @pytest.mark.parametrize("size", [(1, 1), (7, 5), (8, 8), (63, 63)], ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
