@@ -126,6 +126,27 @@ def _unopenable(data: bytes, exc: Exception) -> Rejected:
     return Rejected("not-an-image", "no image format recognised")
 
 
+_ARITHMETIC_MARKERS = frozenset({0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF})
+"""SOF9-SOF11 and SOF13-SOF15 (frames coded arithmetically) and DAC (their conditioning tables)."""
+
+
+def _arithmetic_coded(data: bytes) -> bool:
+    """Whether a JPEG's header, up to its first scan, declares arithmetic coding. Valid (jpegtran -arithmetic
+    writes it), but the libjpeg-turbo in Pillow's wheels has no decoder for it."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker == 0xDA:  # start of scan: the header is over
+            return False
+        elif marker in _ARITHMETIC_MARKERS:
+            return True
+        else:
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return False
+
+
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
     if not data:
@@ -138,6 +159,8 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
     except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise _unopenable(data, exc) from exc
+    if isinstance(image, JpegImagePlugin.JpegImageFile) and _arithmetic_coded(data):
+        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:

@@ -88,6 +88,16 @@ def test_a_heic_file_is_rejected_as_an_unsupported_format_not_as_garbage(setting
     assert "HEIC" in result.detail
 
 
+def test_an_arithmetic_coded_jpeg_is_rejected_as_an_unsupported_format_not_as_corrupt(settings, fixed_model):
+    """Pillow cannot write arithmetic coding: a baseline JPEG's frame marker SOF0 becomes SOF9, which is what
+    the check reads (a real one, from jpegtran -arithmetic, fails in Pillow's decoder the same way)."""
+    data = bytearray(encoded(photo_like(), quality=95))
+    data[data.index(b"\xff\xc0") + 1] = 0xC9
+    _, result = run(bytes(data), settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "unsupported-format")
+    assert "arithmetic" in result.detail
+
+
 def test_an_object_over_max_input_bytes_is_rejected_without_being_opened(settings, fixed_model):
     data = encoded(photo_like(), quality=95)
     _, result = run(data, replace(settings, max_input_bytes=len(data) - 1), fixed_model)
