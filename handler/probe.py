@@ -113,11 +113,19 @@ def frame_count(image: Image.Image) -> int:
         raise damaged(exc, "the frame index") from exc
 
 
+def _riff_length(data: bytes) -> int:
+    """The file length a RIFF header (WebP's container) declares: its size field plus the 8 bytes before it."""
+    return 8 + int.from_bytes(data[4:8], "little")
+
+
 def _unopenable(data: bytes, exc: Exception) -> Rejected:
     """Why Pillow could not open `data`: a format without a decoder here, a damaged image, or no image."""
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         brand = data[8:12].decode("ascii")
         return Rejected("unsupported-format", f"HEIF/HEIC (brand {brand}): no decoder for it in this build")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and _riff_length(data) > len(data):
+        # Pillow's WebP decoder says only "could not create decoder object"; the RIFF header has the length.
+        return Rejected("truncated", f"the WebP is cut short: {len(data)} of the {_riff_length(data)} bytes declared")
     # Pillow's UnidentifiedImageError names only the BytesIO object (with its address): say it plainly.
     fault = "no reader accepted it" if isinstance(exc, Image.UnidentifiedImageError) else exc
     for name, offset, magic in _SIGNATURES:

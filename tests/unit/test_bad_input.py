@@ -111,6 +111,14 @@ def test_a_truncated_jpeg_is_rejected_as_truncated(settings, fixed_model):
     assert (result.outcome, result.reason) == (REJECTED, "truncated")
 
 
+@pytest.mark.parametrize("lossless", [False, True])
+@pytest.mark.parametrize("kept", [0.5, 0.999])
+def test_a_truncated_webp_is_rejected_as_truncated(settings, fixed_model, lossless, kept):
+    data = encoded(photo_like(), "WEBP", quality=90, lossless=lossless)
+    _, result = run(data[: int(len(data) * kept)], settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "truncated")
+
+
 def test_a_jpeg_cut_inside_its_header_is_rejected_as_truncated(settings, fixed_model):
     _, result = run(encoded(photo_like(), quality=95)[:120], settings, fixed_model)
     assert (result.outcome, result.reason) == (REJECTED, "truncated")
