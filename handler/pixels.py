@@ -140,6 +140,24 @@ def _tiff_exif(image: TiffImagePlugin.TiffImageFile) -> Image.Exif:
     return exif
 
 
+PNG_TEXT_EXIF = {"Copyright": 0x8298, "Author": 0x013B}
+"""PNG text keywords and the EXIF tags of the same meaning (Copyright, Artist)."""
+
+
+def _everything(info: dict, exif: Image.Exif) -> dict[str, object]:
+    """What METADATA=keep adds: all EXIF, the XMP, the dpi and the comment. A PNG's text chunks have no JPEG
+    segment: its Comment (else Description) becomes the comment, its Copyright and Author the EXIF tags of
+    those meanings where the EXIF has none."""
+    for keyword, tag in PNG_TEXT_EXIF.items():
+        if info.get(keyword) and tag not in exif:
+            exif[tag] = str(info[keyword])
+    extra = {**_all_exif(exif), **{name: info[name] for name in ("xmp", "dpi") if info.get(name)}}
+    comment = info.get("comment") or info.get("Comment") or info.get("Description")
+    if comment:
+        extra["comment"] = comment.encode() if isinstance(comment, str) else comment
+    return extra
+
+
 def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
     """Save arguments that carry the source's metadata over, and a note of what could not be ("" if none).
 
@@ -158,10 +176,7 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
         notes.append(f"the MPO's other {frame_count(image) - 1} picture(s) (preview, depth or gain map) are left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
-        extra.update(_all_exif(exif))
-        for name in ("xmp", "comment", "dpi"):
-            if info.get(name):
-                extra[name] = info[name]
+        extra.update(_everything(info, exif))
     for name, limit in SEGMENT_LIMITS.items():
         if len(extra.get(name, b"")) > limit:
             del extra[name]
