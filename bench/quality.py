@@ -86,7 +86,7 @@ def baseline(data: bytes) -> float:
 
 def fixed(item: corpus.Item, quality: int) -> bytes:
     """The image at `quality`, with its metadata kept as the function keeps it, so sizes compare."""
-    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep"))
+    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep")[0])
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def bisection(item: corpus.Item, target: int) -> int | None:
 def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
     """The size of the function's output coded sequentially, as the oracle's is: what progressive coding saved."""
     return len(px.encode(item.pixels, result.quality, result.subsampling or "4:2:0",
-                         px.metadata(item.image, settings.metadata)))
+                         px.metadata(item.image, settings.metadata)[0]))
 
 
 def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tuple[bytes, int | None, float, int]],

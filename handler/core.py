@@ -142,7 +142,7 @@ def _recompress(
         return data, Result(ORIGINAL_KEPT, exc.reason, exc.detail, bytes_out=len(data), content_type=mime, **described)
     predicted = model.predict(features(info, pixels), settings.target)
     bounds = Bounds.of(settings, info)
-    extra = px.metadata(image, settings.metadata)
+    extra, dropped = px.metadata(image, settings.metadata)
     candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
     chosen = {
         "quality": candidate.quality,
@@ -162,6 +162,6 @@ def _recompress(
             ORIGINAL_KEPT, "not-smaller", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
-    detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes"
+    detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {dropped}" if dropped else "")
     result = Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen, **described)
     return output, result

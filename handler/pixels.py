@@ -6,9 +6,9 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, TiffImagePlugin
 
-from handler.probe import damaged
+from handler.probe import DECODE_ERRORS, damaged, frame_count
 
 ORIENTATION = 0x0112
 
@@ -25,36 +25,54 @@ class KeepOriginal(Exception):
         self.detail = detail
 
 
+ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
+
+
 def _has_transparency(image: Image.Image) -> bool:
-    if image.mode == "P" and "transparency" not in image.info:
+    """Any pixel less than opaque: by an alpha channel, or by a colour key (PNG tRNS names a palette entry, an RGB
+    colour or a grey level), which Pillow's convert to an alpha mode applies."""
+    if image.mode in ALPHA_MODES:
+        alpha = image.getchannel(image.getbands()[-1])
+    elif "transparency" in image.info:
+        grey = len(image.getbands()) == 1 and image.mode != "P"
+        alpha = image.convert("LA" if grey else "RGBA").getchannel("A")
+    else:
         return False
-    alpha = image.convert("RGBA").getchannel("A") if image.mode in ("P", "PA") else image.getchannel("A")
     return alpha.getextrema()[0] < 255
 
 
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L")
+
+
 def _sixteen_bit_to_l(image: Image.Image) -> Image.Image:
-    """Pillow's convert('L') clips 16-bit values at 255; scale the full range down instead."""
+    """Pillow's convert('L') clips 16-bit values at 255; scale 0..65535 to 0..255 instead, whatever the content
+    (a dark frame that uses only the bottom of the range stays dark)."""
     array = np.asarray(image, dtype=np.float64)
-    peak = 65535.0 if array.max() > 255 else 255.0
-    return Image.fromarray(np.round(array * (255.0 / peak)).astype(np.uint8), "L")
+    return Image.fromarray(np.round(array / 257).astype(np.uint8), "L")
 
 
 def decode(image: Image.Image) -> Image.Image:
-    """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it."""
-    if getattr(image, "n_frames", 1) > 1:
-        raise KeepOriginal("animated", f"{image.n_frames} frames; JPEG holds one")
+    """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it.
+
+    An MPO (a camera JPEG with a large preview, a stereo pair, a phone's Ultra HDR gain map) is decoded as its
+    first picture, the one browsers show: it is a photo sent to be shrunk, and keeping such files whole would
+    leave most camera and phone photos as they came. The other pictures are left out (metadata() notes it).
+    """
+    if (frames := frame_count(image)) > 1 and image.format != "MPO":
+        raise KeepOriginal("animated", f"{frames} frames; JPEG holds one")
     if image.mode == "CMYK":
         raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")
     if max(image.size) > JPEG_MAX_SIDE:
         raise KeepOriginal("too-big-for-jpeg", f"{image.width}x{image.height}: JPEG holds {JPEG_MAX_SIDE} px a side")
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except DECODE_ERRORS as exc:
         raise damaged(exc, "the pixel data") from exc
-    alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if alpha and _has_transparency(image):
+    if _has_transparency(image):
         raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in ("I", "F"):
+        raise KeepOriginal("unsupported-depth", f"{image.mode} (32-bit) samples have no defined display range")
+    if image.mode in SIXTEEN_BIT_GREY:
         return _sixteen_bit_to_l(image)
     if image.mode in ("L", "RGB"):
         return image
@@ -66,8 +84,11 @@ SEGMENT_LIMITS = {"exif": 65533, "xmp": 65533 - 29, "comment": 65533}
 on more; PNG, WebP and GIF sources can carry more. ICC profiles are split over several segments."""
 
 
-_EXIF_WRITE_ERRORS = (struct.error, ValueError, TypeError, KeyError, OverflowError)
-"""What Pillow's EXIF writer raises for a parsed value that does not fit its declared type (damaged EXIF)."""
+_EXIF_ERRORS = (SyntaxError, OSError, struct.error, ValueError, TypeError, KeyError, OverflowError)
+"""What Pillow raises for damaged EXIF: its reader on a bad header or IFD, its writer on a parsed value that
+does not fit its declared type."""
+
+EXIF_UNREADABLE = "the EXIF could not be read and is left out"
 
 
 def _orientation_only(exif: Image.Exif) -> dict[str, object]:
@@ -83,33 +104,85 @@ def _all_exif(exif: Image.Exif) -> dict[str, object]:
     """The whole EXIF block; nothing when it is damaged beyond rewriting (the orientation is then kept alone)."""
     try:
         return {"exif": exif.tobytes()} if exif else {}
-    except _EXIF_WRITE_ERRORS:
+    except _EXIF_ERRORS:
         return {}
 
 
-def metadata(image: Image.Image, keep: str) -> dict[str, object]:
-    """Save arguments that carry the source's metadata over.
+TIFF_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 347,
+    530, 532, 700, 34377, 34675,
+})  # fmt: skip
+"""Tags of a TIFF's first IFD that describe the TIFF file itself (size, compression, strips and tiles, samples)
+or hold what is carried separately (XMP, Photoshop, ICC): wrong or redundant in a JPEG's EXIF."""
+
+
+def _source_exif(image: Image.Image) -> Image.Exif | None:
+    """The EXIF the source really has; None when it is too damaged to read (the pixels may still be fine).
+
+    Not getexif() as it is: that adds an orientation found only in the XMP, which browsers ignore on the
+    source but would apply to the output's EXIF. A TIFF's EXIF is its first IFD, less its layout tags.
+    """
+    try:
+        if isinstance(image, TiffImagePlugin.TiffImageFile):
+            return _tiff_exif(image)
+        exif = Image.Exif()
+        if image.info.get("exif"):
+            exif.load(image.info["exif"])
+        return exif
+    except _EXIF_ERRORS:
+        return None
+
+
+def _tiff_exif(image: TiffImagePlugin.TiffImageFile) -> Image.Exif:
+    exif = image.getexif()
+    for tag in TIFF_LAYOUT_TAGS | ({ORIENTATION} - set(image.tag_v2)):
+        exif.pop(tag, None)
+    return exif
+
+
+PNG_TEXT_EXIF = {"Copyright": 0x8298, "Author": 0x013B}
+"""PNG text keywords and the EXIF tags of the same meaning (Copyright, Artist)."""
+
+
+def _everything(info: dict, exif: Image.Exif) -> dict[str, object]:
+    """What METADATA=keep adds: all EXIF, the XMP, the dpi and the comment. A PNG's text chunks have no JPEG
+    segment: its Comment (else Description) becomes the comment, its Copyright and Author the EXIF tags of
+    those meanings where the EXIF has none."""
+    for keyword, tag in PNG_TEXT_EXIF.items():
+        if info.get(keyword) and tag not in exif:
+            exif[tag] = str(info[keyword])
+    extra = {**_all_exif(exif), **{name: info[name] for name in ("xmp", "dpi") if info.get(name)}}
+    comment = info.get("comment") or info.get("Comment") or info.get("Description")
+    if comment:
+        extra["comment"] = comment.encode() if isinstance(comment, str) else comment
+    return extra
+
+
+def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
+    """Save arguments that carry the source's metadata over, and a note of what could not be ("" if none).
 
     The ICC profile and the EXIF orientation decide how the image displays, so they are kept even
     with keep='strip'; 'keep' also carries all EXIF, XMP and the comment, each as far as a JPEG
-    segment holds it (an EXIF block too long for one keeps its orientation, as with 'strip').
+    segment holds it (an EXIF block too long for one keeps its orientation, as with 'strip'). EXIF too
+    damaged to read is left out: a picture whose pixels decode is still worth optimising.
     """
     info = image.info
     extra: dict[str, object] = {}
     if info.get("icc_profile"):
         extra["icc_profile"] = info["icc_profile"]
-    exif = image.getexif()
+    exif = _source_exif(image)
+    notes = [] if exif is not None else [EXIF_UNREADABLE]
+    if image.format == "MPO":
+        notes.append(f"the MPO's other {frame_count(image) - 1} picture(s) (preview, depth or gain map) are left out")
+    exif = Image.Exif() if exif is None else exif
     if keep == "keep":
-        extra.update(_all_exif(exif))
-        for name in ("xmp", "comment", "dpi"):
-            if info.get(name):
-                extra[name] = info[name]
+        extra.update(_everything(info, exif))
     for name, limit in SEGMENT_LIMITS.items():
         if len(extra.get(name, b"")) > limit:
             del extra[name]
     if "exif" not in extra:
         extra.update(_orientation_only(exif))
-    return extra
+    return extra, "; ".join(notes)
 
 
 def encode(

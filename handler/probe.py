@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -88,6 +89,11 @@ _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 """ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
 
 
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error)
+"""What Pillow's readers raise on a damaged file (a fuzz of 1,800 mutated files met SyntaxError and TypeError
+beyond the first three). Anything else is left to raise: it is more likely a fault here than in the file."""
+
+
 def damaged(fault: object, part: str) -> Rejected:
     """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
 
@@ -98,17 +104,55 @@ def damaged(fault: object, part: str) -> Rejected:
     return Rejected(reason, f"{part} could not be decoded ({message})")
 
 
+def frame_count(image: Image.Image) -> int:
+    """How many frames the file holds. Pillow reads a TIFF's whole IFD chain for this, so a damaged
+    chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""
+    try:
+        return getattr(image, "n_frames", 1)
+    except DECODE_ERRORS as exc:
+        raise damaged(exc, "the frame index") from exc
+
+
+def _riff_length(data: bytes) -> int:
+    """The file length a RIFF header (WebP's container) declares: its size field plus the 8 bytes before it."""
+    return 8 + int.from_bytes(data[4:8], "little")
+
+
 def _unopenable(data: bytes, exc: Exception) -> Rejected:
     """Why Pillow could not open `data`: a format without a decoder here, a damaged image, or no image."""
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         brand = data[8:12].decode("ascii")
         return Rejected("unsupported-format", f"HEIF/HEIC (brand {brand}): no decoder for it in this build")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and _riff_length(data) > len(data):
+        # Pillow's WebP decoder says only "could not create decoder object"; the RIFF header has the length.
+        return Rejected("truncated", f"the WebP is cut short: {len(data)} of the {_riff_length(data)} bytes declared")
     # Pillow's UnidentifiedImageError names only the BytesIO object (with its address): say it plainly.
     fault = "no reader accepted it" if isinstance(exc, Image.UnidentifiedImageError) else exc
     for name, offset, magic in _SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             return damaged(fault, f"the {name} header")
     return Rejected("not-an-image", "no image format recognised")
+
+
+_ARITHMETIC_MARKERS = frozenset({0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF})
+"""SOF9-SOF11 and SOF13-SOF15 (frames coded arithmetically) and DAC (their conditioning tables)."""
+
+
+def _arithmetic_coded(data: bytes) -> bool:
+    """Whether a JPEG's header, up to its first scan, declares arithmetic coding. Valid (jpegtran -arithmetic
+    writes it), but the libjpeg-turbo in Pillow's wheels has no decoder for it."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker == 0xDA:  # start of scan: the header is over
+            return False
+        elif marker in _ARITHMETIC_MARKERS:
+            return True
+        else:
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return False
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -121,8 +165,10 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
-    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise _unopenable(data, exc) from exc
+    if isinstance(image, JpegImagePlugin.JpegImageFile) and _arithmetic_coded(data):
+        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:
@@ -141,7 +187,7 @@ def probe(image: Image.Image, size: int) -> Probe:
         height=image.height,
         mode=image.mode,
         bytes=size,
-        frames=getattr(image, "n_frames", 1),
+        frames=frame_count(image),
         source_quality=estimate_jpeg_quality(getattr(image, "quantization", {})) if is_jpeg else None,
         source_subsampling=SUBSAMPLING_NAMES.get(sampling),
         progressive=bool(image.info.get("progressive") or image.info.get("progression")),

@@ -88,6 +88,16 @@ def test_a_heic_file_is_rejected_as_an_unsupported_format_not_as_garbage(setting
     assert "HEIC" in result.detail
 
 
+def test_an_arithmetic_coded_jpeg_is_rejected_as_an_unsupported_format_not_as_corrupt(settings, fixed_model):
+    """Pillow cannot write arithmetic coding: a baseline JPEG's frame marker SOF0 becomes SOF9, which is what
+    the check reads (a real one, from jpegtran -arithmetic, fails in Pillow's decoder the same way)."""
+    data = bytearray(encoded(photo_like(), quality=95))
+    data[data.index(b"\xff\xc0") + 1] = 0xC9
+    _, result = run(bytes(data), settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "unsupported-format")
+    assert "arithmetic" in result.detail
+
+
 def test_an_object_over_max_input_bytes_is_rejected_without_being_opened(settings, fixed_model):
     data = encoded(photo_like(), quality=95)
     _, result = run(data, replace(settings, max_input_bytes=len(data) - 1), fixed_model)
@@ -98,6 +108,14 @@ def test_an_object_over_max_input_bytes_is_rejected_without_being_opened(setting
 def test_a_truncated_jpeg_is_rejected_as_truncated(settings, fixed_model):
     data = encoded(photo_like(), quality=95)
     _, result = run(data[: len(data) // 2], settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "truncated")
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+@pytest.mark.parametrize("kept", [0.5, 0.999])
+def test_a_truncated_webp_is_rejected_as_truncated(settings, fixed_model, lossless, kept):
+    data = encoded(photo_like(), "WEBP", quality=90, lossless=lossless)
+    _, result = run(data[: int(len(data) * kept)], settings, fixed_model)
     assert (result.outcome, result.reason) == (REJECTED, "truncated")
 
 
@@ -120,6 +138,30 @@ def test_a_png_with_garbage_after_its_header_is_rejected_as_corrupt(settings, fi
     _, result = run(png[: idat + 4] + bytes(range(256)) * 8, settings, fixed_model)
     assert (result.outcome, result.reason) == (REJECTED, "corrupt")
     assert "pixel data" in result.detail
+
+
+def test_a_jpeg_whose_exif_header_is_damaged_is_optimized_without_its_exif(settings, fixed_model):
+    """Found by a fuzz: Pillow decodes the pixels, but getexif() raises SyntaxError (with JFIF dpi present)."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    data = bytearray(encoded(photo_like(), quality=97, dpi=(300, 300), exif=exif.tobytes()))
+    data[data.index(b"Exif\0\0") + 8] = ord("w")  # TIFF header MM\0* -> MMw*
+    out, result = run(bytes(data), settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert "EXIF could not be read" in result.detail
+    assert Image.open(io.BytesIO(out)).getexif().get(0x010F) is None
+
+
+def test_a_tiff_whose_next_ifd_offset_points_past_the_end_is_rejected_as_corrupt(settings, fixed_model):
+    tiff = bytearray(encoded(photo_like(160, 120), "TIFF"))
+    ifd = struct.unpack("<I", tiff[4:8])[0]
+    entries = struct.unpack("<H", tiff[ifd : ifd + 2])[0]
+    next_ifd = ifd + 2 + 12 * entries
+    tiff[next_ifd : next_ifd + 4] = struct.pack("<I", len(tiff) + 1000)
+    out, result = run(bytes(tiff), settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "corrupt")
+    assert "frame index" in result.detail
+    assert out == tiff
 
 
 # ------------------------------------------------------------------------------- too many pixels
@@ -181,6 +223,26 @@ def test_a_16_bit_png_is_optimized_and_looks_the_same(settings, fixed_model):
     assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
 
 
+def test_a_dark_16_bit_png_stays_dark(settings, fixed_model):
+    """Values that use only the bottom of the 16-bit range are near-black, not 8-bit values to scale as such."""
+    dark = np.asarray(photo_like().convert("L"), dtype=np.uint16)  # 0..255 of 65535
+    data = encoded(Image.fromarray(dark), "PNG")
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert np.asarray(Image.open(io.BytesIO(out))).max() <= 2
+
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_a_32_bit_tiff_is_kept_as_it_has_no_display_range(settings, fixed_model, mode):
+    values = np.asarray(photo_like().convert("L"), dtype=np.float32) / 255  # floats in 0..1
+    data = encoded(Image.fromarray(values if mode == "F" else (values * 100_000).astype(np.int32)), "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == mode
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "unsupported-depth")
+    assert out == data
+
+
 @pytest.mark.parametrize("palette", [Image.Palette.WEB, Image.Palette.ADAPTIVE])
 def test_a_palette_png_is_optimized_or_kept_never_broken(settings, fixed_model, palette):
     data = encoded(photo_like().convert("P", palette=palette), "PNG")
@@ -205,6 +267,34 @@ def test_a_palette_png_with_a_transparent_colour_is_kept(settings, fixed_model):
     assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
 
 
+def with_key(mode: str) -> tuple[Image.Image, object]:
+    """A photo in `mode` with one pixel set to a value found nowhere else, to name as the tRNS colour key."""
+    if mode == "I;16":
+        grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257
+        grey[10, 10] = 1
+        return Image.fromarray(grey), 1
+    image = photo_like().convert(mode)
+    key = (0, 0, 0) if mode == "RGB" else 0
+    assert np.asarray(image).reshape(image.width * image.height, -1).max(axis=1).min() > 0  # no black pixel
+    image.putpixel((10, 10), key)
+    return image, key
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_a_png_with_a_transparent_colour_key_is_kept(settings, fixed_model, mode):
+    image, key = with_key(mode)
+    data = encoded(image, "PNG", transparency=key)
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "has-transparency")
+    assert out == data
+
+
+def test_a_png_whose_colour_key_matches_no_pixel_is_optimized(settings, fixed_model):
+    data = encoded(photo_like(), "PNG", transparency=(0, 0, 0))
+    _, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+
+
 def test_an_rgba_png_whose_alpha_is_all_opaque_is_optimized(settings, fixed_model):
     data = encoded(photo_like().convert("RGBA"), "PNG")
     out, result = run(data, settings, fixed_model)
@@ -220,6 +310,21 @@ def test_an_animated_image_is_kept(settings, fixed_model, fmt):
     out, result = run(data, settings, fixed_model)
     assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "animated")
     assert out == data
+
+
+def test_a_multi_picture_jpeg_is_optimized_as_its_first_picture_and_says_so(settings, fixed_model):
+    """Camera JPEGs with a large preview and phones' Ultra HDR JPEGs open as MPO, with two frames."""
+    first = photo_like(64, 48)
+    second = first.rotate(180)  # as different as a depth map or a gain map
+    data = encoded(first, "MPO", quality=97, save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    assert "other 1 picture(s)" in result.detail
+    output = Image.open(io.BytesIO(out))
+    assert (output.format, getattr(output, "n_frames", 1)) == ("JPEG", 1)
+    from_first, from_second = (np.abs(downscaled(output) - downscaled(frame)).mean() for frame in (first, second))
+    assert from_first < 2 and from_second > 20
 
 
 # -------------------------------------------------------------------------------------- small images

@@ -13,12 +13,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
+from PIL.PngImagePlugin import PngInfo
 
 from handler.core import OPTIMIZED, encode_predicted, optimize
 from tests.conftest import encoded, photo_like
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
+ARTIST = 0x013B
+COPYRIGHT = 0x8298
 XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Ana"/></rdf:RDF></x:xmpmeta>'
@@ -159,3 +162,52 @@ def test_the_jpeg_comment_is_dropped_by_metadata_strip_and_kept_by_keep(settings
     data = encoded(photo_like(), quality=97, comment=b"taken by Ana")
     output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
     assert output.info.get("comment") == kept
+
+
+XMP_ROTATED = XMP.replace(
+    b'dc:creator="Ana"', b'dc:creator="Ana" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"'
+)
+
+
+@pytest.mark.parametrize("metadata", ["keep", "strip"])
+def test_an_orientation_only_the_xmp_states_does_not_become_an_exif_orientation(settings, fixed_model, metadata):
+    """Browsers apply the EXIF orientation only: the source shows unrotated, so the output must too."""
+    data = encoded(photo_like(), quality=97, xmp=XMP_ROTATED)
+    output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
+    exif = Image.Exif()  # not output.getexif(), which would read the orientation from the output's XMP
+    if output.info.get("exif"):
+        exif.load(output.info["exif"])
+    assert ORIENTATION not in exif
+
+
+def test_a_tiff_keeps_its_exif_tags_but_not_its_layout_tags(settings, fixed_model):
+    data = encoded(photo_like(), "TIFF", tiffinfo={MAKE: "TestCam"})
+    exif = recompressed(data, settings, fixed_model).getexif()
+    assert exif[MAKE] == "TestCam"
+    assert not {256, 257, 259, 273, 279} & set(exif)
+
+
+def png_with_text(exif_artist: str | None = None) -> bytes:
+    text = PngInfo()
+    for keyword, value in (("Comment", "shot for client X"), ("Copyright", "(c) 2024 Ana"), ("Author", "Ana")):
+        text.add_text(keyword, value)
+    if exif_artist is None:
+        return encoded(photo_like(), "PNG", pnginfo=text)
+    exif = Image.Exif()
+    exif[ARTIST] = exif_artist
+    return encoded(photo_like(), "PNG", pnginfo=text, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("metadata", ["keep", "strip"])
+def test_a_pngs_comment_copyright_and_author_become_the_jpeg_comment_and_exif_under_keep(
+    settings, fixed_model, metadata
+):
+    output = recompressed(png_with_text(), replace(settings, metadata=metadata), fixed_model)
+    exif = output.getexif()
+    carried = (output.info.get("comment"), exif.get(COPYRIGHT), exif.get(ARTIST))
+    assert carried == ((b"shot for client X", "(c) 2024 Ana", "Ana") if metadata == "keep" else (None, None, None))
+
+
+def test_a_pngs_author_does_not_replace_the_exif_artist(settings, fixed_model):
+    output = recompressed(png_with_text(exif_artist="Ana Lopez"), settings, fixed_model)
+    assert output.getexif()[ARTIST] == "Ana Lopez"
