@@ -103,14 +103,21 @@ def encode_predicted(
     return Candidate(px.encode(pixels, quality, "4:2:0", extra), quality, "4:2:0", None)
 
 
+def too_large(size: int, settings: Settings, model: Model) -> Result:
+    """The record of an input over MAX_INPUT_BYTES, which is published as it came. It needs only the size, so
+    a shell that knows the size first (S3's ContentLength) can decide without reading the bytes."""
+    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}"
+    return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+
+
 def optimize(data: bytes, settings: Settings, model: Model, choose: Chooser = encode_predicted) -> tuple[bytes, Result]:
     """Recompress `data` to the lowest quality predicted (and, with a verifying chooser, checked)
     to reach settings.target. Returns the bytes to publish (the original when that is better) and
     the record of why. Never raises for bad input: that is a 'rejected' record."""
+    if len(data) > settings.max_input_bytes:
+        return data, too_large(len(data), settings, model)
     base = {"target": settings.target, "model_version": model.version, "bytes_in": len(data)}
     try:
-        if len(data) > settings.max_input_bytes:
-            raise Rejected("too-large", f"{len(data)} bytes is over the limit of {settings.max_input_bytes}")
         image = open_image(data, settings.max_pixels)
         info = probe(image, len(data))
         described = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from handler import log
 from handler.config import Settings
-from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize
+from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize, too_large
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
 from handler.storage import (
@@ -99,7 +99,7 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
     if fetched.data is None:
-        data, result = b"", too_large(fetched.size, settings, app.model)
+        data, result = b"", unread(fetched.size, settings, app.model)
     else:
         data, result = optimize(fetched.data, settings, app.model, app.choose)
     result = replace(result, content_type=published_type(result, fetched.content_type))
@@ -113,13 +113,14 @@ def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
     return {**metadata, MARKER: model.version}
 
 
-def too_large(size: int, settings: Settings, model: Model) -> Result:
-    """The core's too-large rejection, for an upload whose size S3 gave before any of it was read. One over
+def unread(size: int, settings: Settings, model: Model) -> Result:
+    """The core's too-large record for an upload whose size S3 gave before any of it was read. One over
     COPY_LIMIT is not published at all: the detail says so."""
-    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}; rejected unread"
+    result = too_large(size, settings, model)
+    detail = result.detail + "; rejected unread"
     if size > COPY_LIMIT:
         detail += f"; not published: S3 copies at most {COPY_LIMIT} bytes in one CopyObject"
-    return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+    return replace(result, detail=detail)
 
 
 def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:

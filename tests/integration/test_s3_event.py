@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from handler import s3_event
+from handler.service import App
 from handler.storage import MARKER
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
@@ -157,12 +159,19 @@ def multi_picture_jpeg() -> bytes:
     return out.getvalue()
 
 
+def keeping(app: App) -> App:
+    """The app with MIN_QUALITY and MAX_QUALITY 10, at which no photo reaches the target: every image is
+    kept as target-unreachable and its original bytes are published."""
+    return replace(app, settings=replace(app.settings, min_quality=10, max_quality=10))
+
+
 @pytest.mark.parametrize(("sent", "published"), [({"ContentType": "image/jpeg"}, "image/jpeg"), ({}, "image/jpeg"),
                                                  ({"ContentType": "image/x-custom"}, "image/x-custom")])
 def test_a_published_original_keeps_the_uploaders_type_else_a_served_type_for_its_format(app, buckets, sent,
                                                                                          published):
     source, output = buckets
-    (result,) = s3_event.handle(app, put_event(upload(source, "mpo.jpg", multi_picture_jpeg(), **sent)))["results"]
+    record = put_event(upload(source, "mpo.jpg", multi_picture_jpeg(), **sent))
+    (result,) = s3_event.handle(keeping(app), record)["results"]
     assert result["outcome"] == "original-kept" and result["content_type"] == published
     assert boto3.client("s3").head_object(Bucket=output, Key="mpo.jpg")["ContentType"] == published
 
