@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -84,7 +85,8 @@ def _init_worker(settings: Settings) -> None:
 
 
 def run_job(job: Job) -> dict[str, object]:
-    """Optimise one file. A file that cannot be read or written is a 'failed' record, not a crash."""
+    """Optimise one file. A file that cannot be read or written is a 'failed' record, not a crash; so is a fault
+    in this program (with its traceback on stderr), so that one file cannot end a run over thousands."""
     settings: Settings = _worker_state["settings"]
     paths = {"input": str(job.source), "output": str(job.output)}
     try:
@@ -97,6 +99,9 @@ def run_job(job: Job) -> dict[str, object]:
         write_whole(job.output, data)
     except OSError as exc:
         return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - recorded and shown below, and the run's status is 1
+        traceback.print_exc(file=sys.stderr)
+        return {**paths, "outcome": FAILED, "reason": "internal-error", "detail": f"{type(exc).__name__}: {exc}"}
     return {**paths, **result.as_dict()}
 
 

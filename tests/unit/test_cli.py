@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from handler import cli
 from handler.cli import main
+from handler.config import Settings
 from tests.conftest import encoded, photo_like
 
 
@@ -195,3 +197,16 @@ def test_a_write_cut_short_leaves_no_output_so_the_next_run_redoes_it(tree):
     again = run(big, "--out", out)
     assert again.code == 0 and again.records[0]["outcome"] == "optimized"
     assert (out / "big.png").stat().st_size == again.records[0]["bytes_out"] > 4096
+
+
+def test_a_fault_in_the_program_on_one_file_is_a_failed_record_not_the_end_of_the_run(tree, monkeypatch):
+    """run_job in this process (the workers are other processes): what a worker returns when the core raises."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault")
+
+    source, out = tree
+    cli._init_worker(Settings())
+    monkeypatch.setattr(cli, "optimize", broken)
+    record = cli.run_job(cli.Job(source / "a.jpg", out / "a.jpg"))
+    assert (record["outcome"], record["reason"], record["detail"]) == ("failed", "internal-error", "RuntimeError: a fault")
+    assert not (out / "a.jpg").exists()
