@@ -79,6 +79,10 @@ def decode(image: Image.Image) -> Image.Image:
     return image.convert("L" if image.mode in ("1", "LA", "La") else "RGB")
 
 
+APP13 = "app13"
+"""The key in metadata()'s save arguments for the source's APP13 segments, which Pillow's writer has no
+option for: encode() inserts them after the segments Pillow writes."""
+
 SEGMENT_LIMITS = {"exif": 65533, "xmp": 65533 - 29, "comment": 65533}
 """What one JPEG marker segment holds for each (XMP loses 29 bytes to its namespace header). Pillow raises
 on more; PNG, WebP and GIF sources can carry more. ICC profiles are split over several segments."""
@@ -144,10 +148,12 @@ PNG_TEXT_EXIF = {"Copyright": 0x8298, "Author": 0x013B}
 """PNG text keywords and the EXIF tags of the same meaning (Copyright, Artist)."""
 
 
-def _everything(info: dict, exif: Image.Exif) -> dict[str, object]:
-    """What METADATA=keep adds: all EXIF, the XMP, the dpi and the comment. A PNG's text chunks have no JPEG
-    segment: its Comment (else Description) becomes the comment, its Copyright and Author the EXIF tags of
-    those meanings where the EXIF has none."""
+def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
+    """What METADATA=keep adds: all EXIF, the XMP, the dpi, the comment and a JPEG's APP13 (Photoshop's IPTC:
+    the caption, credit and copyright of news and agency photos). A PNG's text chunks have no JPEG segment:
+    its Comment (else Description) becomes the comment, its Copyright and Author the EXIF tags of those
+    meanings where the EXIF has none."""
+    info = image.info
     for keyword, tag in PNG_TEXT_EXIF.items():
         if info.get(keyword) and tag not in exif:
             exif[tag] = str(info[keyword])
@@ -155,7 +161,8 @@ def _everything(info: dict, exif: Image.Exif) -> dict[str, object]:
     comment = info.get("comment") or info.get("Comment") or info.get("Description")
     if comment:
         extra["comment"] = comment.encode() if isinstance(comment, str) else comment
-    return extra
+    app13 = tuple(payload for marker, payload in getattr(image, "applist", ()) if marker == "APP13")
+    return {**extra, APP13: app13} if app13 else extra
 
 
 def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
@@ -176,7 +183,7 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
         notes.append(f"the MPO's other {frame_count(image) - 1} picture(s) (preview, depth or gain map) are left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
-        extra.update(_everything(info, exif))
+        extra.update(_everything(image, exif))
     for name, limit in SEGMENT_LIMITS.items():
         if len(extra.get(name, b"")) > limit:
             del extra[name]
@@ -191,7 +198,11 @@ def encode(
     """Baseline JPEG with optimised Huffman tables, as the oracle uses (progressive on request)."""
     options = {} if pixels.mode == "L" else {"subsampling": subsampling}
     # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
-    options.update({"comment": b"", **extra})
+    options.update({"comment": b"", **{name: value for name, value in extra.items() if name != APP13}})
+    return _with_segments(_encode(pixels, quality, progressive, options), 0xED, extra.get(APP13, ()))
+
+
+def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[str, object]) -> bytes:
     optimised = {"quality": quality, "optimize": True, "progressive": progressive, **options}
     # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
     # a pixel below quality 95 (2 from 95): noisy images at high quality with 4:4:4 need more, and libjpeg
@@ -222,6 +233,17 @@ def leaner(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str,
 
 BUFFER_SLACK = 1 << 16
 """Room beyond the standard tables' output, for the optimised tables and progressive scans' headers."""
+
+
+def _with_segments(jpeg: bytes, marker: int, payloads: tuple[bytes, ...]) -> bytes:
+    """`jpeg` with APPn segments of `payloads` inserted after the APP segments already at its start."""
+    if not payloads:
+        return jpeg
+    at = 2
+    while jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
+        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+    segments = b"".join(bytes([0xFF, marker]) + (len(p) + 2).to_bytes(2, "big") + p for p in payloads)
+    return jpeg[:at] + segments + jpeg[at:]
 
 
 def _save(pixels: Image.Image, buffer: int = 0, **options: object) -> bytes:

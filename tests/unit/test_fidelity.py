@@ -164,6 +164,24 @@ def test_the_jpeg_comment_is_dropped_by_metadata_strip_and_kept_by_keep(settings
     assert output.info.get("comment") == kept
 
 
+IPTC = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x14\x1c\x02\x74\x00\x10(c) Agency 2026\x00"
+"""An APP13 payload as Photoshop writes it: one IPTC record, the copyright notice (dataset 2:116)."""
+
+
+def with_app13(jpeg: bytes, payload: bytes) -> bytes:
+    """`jpeg` with an APP13 segment right after its SOI."""
+    return jpeg[:2] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize(("metadata", "kept"), [("strip", []), ("keep", [IPTC])])
+def test_iptc_is_carried_over_by_keep_and_dropped_by_strip(settings, fixed_model, metadata, kept):
+    """News and agency photos carry their caption, credit and copyright in IPTC (APP13)."""
+    data = with_app13(camera_jpeg(), IPTC)
+    output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
+    assert [payload for marker, payload in output.applist if marker == "APP13"] == kept
+    assert output.getexif()[ORIENTATION] == 6 and output.info.get("icc_profile") == adobe_rgb_like_icc()
+
+
 XMP_ROTATED = XMP.replace(
     b'dc:creator="Ana"', b'dc:creator="Ana" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"'
 )
