@@ -70,10 +70,11 @@ def decode(image: Image.Image) -> Image.Image:
         raise damaged(exc, "the pixel data") from exc
     if _has_transparency(image):
         raise KeepOriginal("has-transparency", "JPEG has no alpha channel")
+    if image.mode in SIXTEEN_BIT_GREY or (image.mode == "I" and image.format == "PPM"):
+        # Pillow opens a PGM over 8 bits as mode I, already scaled from its maxval to 0..65535
+        return _sixteen_bit_to_l(image)
     if image.mode in ("I", "F"):
         raise KeepOriginal("unsupported-depth", f"{image.mode} (32-bit) samples have no defined display range")
-    if image.mode in SIXTEEN_BIT_GREY:
-        return _sixteen_bit_to_l(image)
     if image.mode in ("L", "RGB"):
         return image
     return image.convert("L" if image.mode in ("1", "LA", "La") else "RGB")

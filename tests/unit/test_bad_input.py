@@ -223,6 +223,17 @@ def test_a_16_bit_png_is_optimized_and_looks_the_same(settings, fixed_model):
     assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
 
 
+def test_a_16_bit_pgm_is_optimized_and_looks_the_same(settings, fixed_model):
+    """Pillow opens a PGM over 8 bits as mode I, scaled from its maxval to 0..65535, so it has a display range."""
+    grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257
+    data = encoded(Image.fromarray(grey), "PPM")
+    assert Image.open(io.BytesIO(data)).mode == "I"
+    out, result = run(data, settings, fixed_model)
+    assert result.outcome == OPTIMIZED
+    expected = downscaled(Image.fromarray((grey // 257).astype(np.uint8)))
+    assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
+
+
 def test_a_dark_16_bit_png_stays_dark(settings, fixed_model):
     """Values that use only the bottom of the 16-bit range are near-black, not 8-bit values to scale as such."""
     dark = np.asarray(photo_like().convert("L"), dtype=np.uint16)  # 0..255 of 65535
