@@ -162,8 +162,31 @@ def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
     comment = info.get("comment") or info.get("Comment") or info.get("Description")
     if comment:
         extra["comment"] = comment.encode() if isinstance(comment, str) else comment
-    app13 = tuple(payload for marker, payload in getattr(image, "applist", ()) if marker == "APP13")
+    app13 = tuple(filter(None, (_iptc_only(payload) for marker, payload in getattr(image, "applist", ())
+                                if marker == "APP13")))
     return {**extra, APP13: app13} if app13 else extra
+
+
+PHOTOSHOP = b"Photoshop 3.0\x00"
+IPTC_RESOURCES = frozenset({0x0404, 0x0425})
+"""The IPTC-NAA record and its digest. Photoshop's other resources in APP13 are editing state and a thumbnail
+of the original pixels (4-5 KB on camera files), stale once the pixels are re-encoded."""
+
+
+def _iptc_only(payload: bytes) -> bytes:
+    """An APP13 payload reduced to its IPTC resources; b"" when it has none (or is not Photoshop's)."""
+    if not payload.startswith(PHOTOSHOP):
+        return b""
+    kept, at = [], len(PHOTOSHOP)
+    while at + 12 <= len(payload) and payload[at : at + 4] == b"8BIM":
+        name_length = payload[at + 6] + 1
+        size_at = at + 6 + name_length + name_length % 2  # the Pascal name is padded to an even length
+        size = int.from_bytes(payload[size_at : size_at + 4], "big")
+        end = size_at + 4 + size + size % 2
+        if int.from_bytes(payload[at + 4 : at + 6], "big") in IPTC_RESOURCES:
+            kept.append(payload[at:end])
+        at = end
+    return PHOTOSHOP + b"".join(kept) if kept else b""
 
 
 def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:

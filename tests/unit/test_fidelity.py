@@ -164,8 +164,10 @@ def test_the_jpeg_comment_is_dropped_by_metadata_strip_and_kept_by_keep(settings
     assert output.info.get("comment") == kept
 
 
-IPTC = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x14\x1c\x02\x74\x00\x10(c) Agency 2026\x00"
+IPTC = b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00\x00\x00\x00\x14" + b"\x1c\x02\x74\x00\x0f(c) Agency 2026"
 """An APP13 payload as Photoshop writes it: one IPTC record, the copyright notice (dataset 2:116)."""
+THUMBNAIL = b"8BIM\x04\x0c\x00\x00\x00\x00\x00\x05thumb\x00"
+"""Photoshop's thumbnail resource (odd length, padded), which describes the old pixels."""
 
 
 def with_app13(jpeg: bytes, payload: bytes) -> bytes:
@@ -175,8 +177,9 @@ def with_app13(jpeg: bytes, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize(("metadata", "kept"), [("strip", []), ("keep", [IPTC])])
 def test_iptc_is_carried_over_by_keep_and_dropped_by_strip(settings, fixed_model, metadata, kept):
-    """News and agency photos carry their caption, credit and copyright in IPTC (APP13)."""
-    data = with_app13(camera_jpeg(), IPTC)
+    """News and agency photos carry their caption, credit and copyright in IPTC (APP13); Photoshop's thumbnail
+    beside it is not carried."""
+    data = with_app13(camera_jpeg(), IPTC[:14] + THUMBNAIL + IPTC[14:] + THUMBNAIL)
     output = recompressed(data, replace(settings, metadata=metadata), fixed_model)
     assert [payload for marker, payload in output.applist if marker == "APP13"] == kept
     assert output.getexif()[ORIENTATION] == 6 and output.info.get("icc_profile") == adobe_rgb_like_icc()
@@ -229,3 +232,9 @@ def test_a_pngs_comment_copyright_and_author_become_the_jpeg_comment_and_exif_un
 def test_a_pngs_author_does_not_replace_the_exif_artist(settings, fixed_model):
     output = recompressed(png_with_text(exif_artist="Ana Lopez"), settings, fixed_model)
     assert output.getexif()[ARTIST] == "Ana Lopez"
+
+
+def test_an_app13_without_iptc_is_not_carried(settings, fixed_model):
+    data = with_app13(camera_jpeg(), IPTC[:14] + THUMBNAIL)
+    output = recompressed(data, replace(settings, metadata="keep"), fixed_model)
+    assert [marker for marker, _ in output.applist if marker == "APP13"] == []
