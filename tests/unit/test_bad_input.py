@@ -213,21 +213,12 @@ def downscaled(image: Image.Image) -> np.ndarray:
     return np.asarray(image.resize((16, 12), Image.Resampling.BOX), dtype=np.float64)
 
 
-def test_a_16_bit_png_is_optimized_and_looks_the_same(settings, fixed_model):
-    grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257  # the full 16-bit range
-    data = encoded(Image.fromarray(grey), "PNG")
-    assert Image.open(io.BytesIO(data)).mode == "I;16"
-    out, result = run(data, settings, fixed_model)
-    assert result.outcome == OPTIMIZED
-    expected = downscaled(Image.fromarray((grey // 257).astype(np.uint8)))
-    assert np.abs(downscaled(Image.open(io.BytesIO(out))) - expected).max() < 3
-
-
-def test_a_16_bit_pgm_is_optimized_and_looks_the_same(settings, fixed_model):
+@pytest.mark.parametrize(("fmt", "mode"), [("PNG", "I;16"), ("PPM", "I")])
+def test_a_16_bit_grey_image_is_optimized_and_looks_the_same(settings, fixed_model, fmt, mode):
     """Pillow opens a PGM over 8 bits as mode I, scaled from its maxval to 0..65535, so it has a display range."""
-    grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257
-    data = encoded(Image.fromarray(grey), "PPM")
-    assert Image.open(io.BytesIO(data)).mode == "I"
+    grey = np.asarray(photo_like().convert("L"), dtype=np.uint16) * 257  # the full 16-bit range
+    data = encoded(Image.fromarray(grey), fmt)
+    assert Image.open(io.BytesIO(data)).mode == mode
     out, result = run(data, settings, fixed_model)
     assert result.outcome == OPTIMIZED
     expected = downscaled(Image.fromarray((grey // 257).astype(np.uint8)))
