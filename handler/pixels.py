@@ -204,7 +204,8 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
     exif = _source_exif(image)
     notes = [] if exif is not None else [EXIF_UNREADABLE]
     if image.format == "MPO":
-        notes.append(f"the MPO's other {frame_count(image) - 1} picture(s) (preview, depth or gain map) are left out")
+        others = frame_count(image) - 1
+        notes.append(f"the MPO's {others} other picture{'s' * (others > 1)} (preview, depth or gain map) left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
         extra.update(_everything(image, exif))

@@ -322,7 +322,7 @@ def test_a_multi_picture_jpeg_is_optimized_as_its_first_picture_and_says_so(sett
     assert Image.open(io.BytesIO(data)).n_frames == 2
     out, result = run(data, settings, fixed_model)
     assert result.outcome == OPTIMIZED
-    assert "other 1 picture(s)" in result.detail
+    assert "the MPO's 1 other picture (preview, depth or gain map) left out" in result.detail
     output = Image.open(io.BytesIO(out))
     assert (output.format, getattr(output, "n_frames", 1)) == ("JPEG", 1)
     from_first, from_second = (np.abs(downscaled(output) - downscaled(frame)).mean() for frame in (first, second))
