@@ -103,6 +103,11 @@ def encode_predicted(
     return Candidate(px.encode(pixels, quality, "4:2:0", extra), quality, "4:2:0", None)
 
 
+SERVED_AS = {"MPO": "JPEG"}
+"""Formats whose Pillow MIME type browsers and CDNs do not take, as the format they do take for the same bytes:
+a multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is image/jpeg to every reader, not image/mpo."""
+
+
 def too_large(size: int, settings: Settings, model: Model) -> Result:
     """The record of an input over MAX_INPUT_BYTES, which is published as it came. It needs only the size, so
     a shell that knows the size first (S3's ContentLength) can decide without reading the bytes."""
@@ -142,7 +147,7 @@ def _recompress(
     choose: Chooser,
     described: dict,
 ) -> tuple[bytes, Result]:
-    mime = Image.MIME.get(info.format)
+    mime = Image.MIME.get(SERVED_AS.get(info.format, info.format))
     try:
         pixels = px.decode(image)
     except px.KeepOriginal as exc:

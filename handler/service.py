@@ -56,17 +56,12 @@ class Processed:
         return record
 
 
-SERVED_TYPES = {"image/mpo": JPEG}
-"""Pillow's MIME names that browsers and CDNs do not take, as the type they do take for the same bytes: a
-multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is a JPEG to every reader."""
-
-
 def published_type(result: Result, given: str) -> str:
     """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
     their uploader gave (`given`, "" for none), else the one of their format."""
     if result.outcome == OPTIMIZED:
         return JPEG
-    return given or SERVED_TYPES.get(result.content_type, result.content_type) or OCTET_STREAM
+    return given or result.content_type or OCTET_STREAM
 
 
 BATCH_PREFIXES = ("batch-manifests/", "batch-reports/")
