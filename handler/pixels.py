@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageFile, TiffImagePlugin
 
-from handler.probe import DECODE_ERRORS, damaged, frame_count
+from handler.probe import DECODE_ERRORS, damaged, frame_count, header_segments
 
 ORIENTATION = 0x0112
 
@@ -264,9 +264,7 @@ def _with_segments(jpeg: bytes, marker: int, payloads: tuple[bytes, ...]) -> byt
     """`jpeg` with APPn segments of `payloads` inserted after the APP segments already at its start."""
     if not payloads:
         return jpeg
-    at = 2
-    while jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
-        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+    at = next(offset for marker, offset in header_segments(jpeg) if not 0xE0 <= marker <= 0xEF)
     segments = b"".join(bytes([0xFF, marker]) + (len(p) + 2).to_bytes(2, "big") + p for p in payloads)
     return jpeg[:at] + segments + jpeg[at:]
 

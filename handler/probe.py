@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,21 +139,24 @@ _ARITHMETIC_MARKERS = frozenset({0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF})
 """SOF9-SOF11 and SOF13-SOF15 (frames coded arithmetically) and DAC (their conditioning tables)."""
 
 
-def _arithmetic_coded(data: bytes) -> bool:
-    """Whether a JPEG's header, up to its first scan, declares arithmetic coding. Valid (jpegtran -arithmetic
-    writes it), but the libjpeg-turbo in Pillow's wheels has no decoder for it."""
+def header_segments(jpeg: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, offset) of each marker segment of a JPEG's header, from after SOI up to its first scan."""
     at = 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF:
+        marker = jpeg[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
-        elif marker == 0xDA:  # start of scan: the header is over
-            return False
-        elif marker in _ARITHMETIC_MARKERS:
-            return True
-        else:
-            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    return False
+            continue
+        if marker == 0xDA:  # start of scan: the header is over
+            return
+        yield marker, at
+        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+
+
+def _arithmetic_coded(data: bytes) -> bool:
+    """Whether a JPEG's header declares arithmetic coding. Valid (jpegtran -arithmetic writes it), but the
+    libjpeg-turbo in Pillow's wheels has no decoder for it."""
+    return any(marker in _ARITHMETIC_MARKERS for marker, _ in header_segments(data))
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
