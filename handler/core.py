@@ -12,7 +12,7 @@ from handler.config import Settings
 from handler.errors import Rejected
 from handler.features import features
 from handler.model import Model
-from handler.probe import Probe, open_image, probe
+from handler.probe import Probe, mark, open_image, probe
 
 OPTIMIZED = "optimized"
 ORIGINAL_KEPT = "original-kept"
@@ -148,6 +148,10 @@ def _recompress(
     described: dict,
 ) -> tuple[bytes, Result]:
     mime = Image.MIME.get(SERVED_AS.get(info.format, info.format))
+    if info.mark:
+        detail = f"an output of this function ({info.mark}): optimising it again would add loss to loss"
+        kept = Result(ORIGINAL_KEPT, "already-optimized", detail, bytes_out=len(data), content_type=mime, **described)
+        return data, kept
     try:
         pixels = px.decode(image)
     except px.KeepOriginal as exc:
@@ -167,7 +171,8 @@ def _recompress(
         return data, Result(
             ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
-    output = px.leaner(pixels, candidate.quality, candidate.subsampling, extra, candidate.data)
+    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, extra, candidate.data)
+    output = px.with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
         detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"
         return data, Result(

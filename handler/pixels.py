@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageFile, TiffImagePlugin
 
-from handler.probe import DECODE_ERRORS, damaged, frame_count, header_segments
+from handler.probe import DECODE_ERRORS, MARKER, damaged, frame_count, header_segments
 
 ORIENTATION = 0x0112
 
@@ -160,8 +160,9 @@ def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
             exif[tag] = str(info[keyword])
     extra = {**_all_exif(exif), **{name: info[name] for name in ("xmp", "dpi") if info.get(name)}}
     comment = info.get("comment") or info.get("Comment") or info.get("Description")
-    if comment:
-        extra["comment"] = comment.encode() if isinstance(comment, str) else comment
+    comment = comment.encode() if isinstance(comment, str) else comment
+    if comment and not comment.startswith(MARKER.encode()):  # an earlier output's mark is not the user's
+        extra["comment"] = comment
     app13 = tuple(filter(None, (_iptc_only(payload) for marker, payload in getattr(image, "applist", ())
                                 if marker == "APP13")))
     return {**extra, APP13: app13} if app13 else extra
@@ -260,8 +261,14 @@ BUFFER_SLACK = 1 << 16
 """Room beyond the standard tables' output, for the optimised tables and progressive scans' headers."""
 
 
+def with_mark(jpeg: bytes, mark: bytes) -> bytes:
+    """`jpeg` with `mark` as a comment segment of its own, so that a comment carried from the source stays
+    as it was (and stays the one Pillow reports: it reads the last)."""
+    return _with_segments(jpeg, 0xFE, (mark,))
+
+
 def _with_segments(jpeg: bytes, marker: int, payloads: tuple[bytes, ...]) -> bytes:
-    """`jpeg` with APPn segments of `payloads` inserted after the APP segments already at its start."""
+    """`jpeg` with `marker` segments of `payloads` inserted after the APP segments already at its start."""
     if not payloads:
         return jpeg
     at = next(offset for marker, offset in header_segments(jpeg) if not 0xE0 <= marker <= 0xEF)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -53,6 +54,40 @@ def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> int | None:
     return int(_CANDIDATES[int(np.argmin(error))])
 
 
+MARKER = "optimal-image"
+"""The name every output carries, so that it is never optimised again: in the file, a JPEG comment (`mark`);
+on S3, a user-metadata key (handler.storage)."""
+
+_MARK = re.compile(rb"optimal-image target=(\d+) quality=(100|[1-9][0-9]?)")
+
+
+def mark(target: int, quality: int) -> bytes:
+    """The comment written into every optimized output. Re-encoding an output scores the new encoding
+    against the output, not the original, so the loss would add up round after round (`python -m
+    bench.rounds`)."""
+    return f"{MARKER} target={target} quality={quality}".encode()
+
+
+def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
+    """Whether the file's quantisation tables are the ones libjpeg writes at `quality`."""
+    bases = (_LUMA, _CHROMA)[: len(quantization)]
+    matching = (np.array_equal(quantization.get(i, ()), libjpeg_table(base, quality)) for i, base in enumerate(bases))
+    return len(quantization) == len(bases) and all(matching)
+
+
+def own_mark(image: Image.Image) -> str | None:
+    """The mark of an output of this function, where the file is still the encoding the mark describes (its
+    tables are those of the marked quality). An output re-saved by an editor that keeps comments has other
+    tables, and is optimised like any other upload."""
+    if not isinstance(image, JpegImagePlugin.JpegImageFile):
+        return None
+    for name, payload in image.applist:
+        found = _MARK.fullmatch(payload) if name == "COM" else None
+        if found and _has_tables_of(image.quantization, int(found[2])):
+            return payload.decode()
+    return None
+
+
 @dataclass(frozen=True)
 class Probe:
     """What the header says about an upload, read without decoding its pixels."""
@@ -66,6 +101,8 @@ class Probe:
     source_quality: int | None
     source_subsampling: str | None
     progressive: bool
+    mark: str | None = None
+    """This function's mark (`own_mark`): the upload is one of its outputs."""
 
     @property
     def pixels(self) -> int:
@@ -195,4 +232,5 @@ def probe(image: Image.Image, size: int) -> Probe:
         source_quality=estimate_jpeg_quality(getattr(image, "quantization", {})) if is_jpeg else None,
         source_subsampling=SUBSAMPLING_NAMES.get(sampling),
         progressive=bool(image.info.get("progressive") or image.info.get("progression")),
+        mark=own_mark(image),
     )

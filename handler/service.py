@@ -10,9 +10,9 @@ from handler.config import Settings
 from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize, too_large
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
+from handler.probe import MARKER
 from handler.storage import (
     COPY_LIMIT,
-    MARKER,
     METADATA_LIMIT,
     OCTET_STREAM,
     ORIGINAL_HEADERS,

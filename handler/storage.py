@@ -11,9 +11,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.errors import StorageError
 
-MARKER = "optimal-image"
-"""User-metadata key written on every output; an object that carries it is never processed again."""
-
 # Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
 # after these attempts is reported as transient so that the caller can leave it to AWS's retries.
 # Any other answer from S3 is a refusal, reported as permanent (_storage_error).

@@ -11,8 +11,8 @@ import pytest
 from handler import app as wiring
 from handler import s3_event
 from handler.config import Settings
+from handler.probe import MARKER
 from handler.service import App
-from handler.storage import MARKER
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, encoded, photo_like
 from tests.integration.test_s3_event import tags, upload
@@ -93,6 +93,18 @@ def test_an_object_carrying_the_marker_under_another_key_is_skipped_as_already_o
     (result,) = s3_event.handle(app, put_event(record))["results"]
     assert (result["outcome"], result["reason"], result["output_key"]) == ("skipped", "already-optimized", None)
     assert versions(bucket) == {"elsewhere/b.jpg": 1}
+
+
+def test_an_output_downloaded_and_uploaded_again_is_published_unchanged_as_already_optimized(app, buckets):
+    """Without its S3 metadata an output is known by the mark in the file: re-encoding it would add loss to loss."""
+    source, output = buckets
+    s3 = boto3.client("s3")
+    s3_event.handle(app, put_event(upload(source, "a.jpg", (PHOTOS / "Kodak_DC240.jpg").read_bytes())))
+    first = s3.get_object(Bucket=output, Key="a.jpg")["Body"].read()
+    (result,) = s3_event.handle(app, put_event(upload(source, "again/a.jpg", first)))["results"]
+    assert (result["outcome"], result["reason"]) == ("original-kept", "already-optimized")
+    assert s3.get_object(Bucket=output, Key="again/a.jpg")["Body"].read() == first
+    assert tags(output, "again/a.jpg")["reason"] == "already-optimized"
 
 
 def test_an_upload_whose_output_would_replace_a_batch_manifest_is_skipped_and_the_manifest_kept(app, buckets):

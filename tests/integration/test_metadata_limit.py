@@ -16,8 +16,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from handler import batch, s3_event
+from handler.probe import MARKER
 from handler.service import App
-from handler.storage import MARKER, METADATA_LIMIT, RETRIES, Storage
+from handler.storage import METADATA_LIMIT, RETRIES, Storage
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_batch import batch_event, codes

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from handler import s3_event
+from handler.probe import MARKER
 from handler.service import App
-from handler.storage import MARKER
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
 

@@ -15,8 +15,9 @@ from botocore.awsrequest import AWSResponse
 from handler import app as wiring
 from handler import s3_event
 from handler.config import Settings
+from handler.probe import MARKER
 from handler.service import App
-from handler.storage import COPY_LIMIT, MARKER, RETRIES, Storage
+from handler.storage import COPY_LIMIT, RETRIES, Storage
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_s3_event import tags, upload

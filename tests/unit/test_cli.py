@@ -140,6 +140,14 @@ def test_force_redoes_outputs_that_are_current(tree):
     assert "files: 3 processed, 0 already current" in again.stderr
 
 
+def test_a_run_over_its_own_outputs_copies_them_unchanged_as_already_optimized(first, tmp_path):
+    _, out, _ = first
+    again = run(out, "--out", tmp_path / "again")
+    images = {name: r for name, r in again.by_input().items() if name != "notes.txt"}
+    assert {(r["outcome"], r["reason"]) for r in images.values()} == {("original-kept", "already-optimized")}
+    assert (tmp_path / "again" / "a.jpg").read_bytes() == (out / "a.jpg").read_bytes()
+
+
 def test_an_output_folder_inside_the_input_folder_is_not_read_back_as_input(tree):
     source, _ = tree
     run(source, "--out", source / "optimized")
