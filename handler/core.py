@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from PIL import Image
 
@@ -118,7 +119,18 @@ def too_large(size: int, settings: Settings, model: Model) -> Result:
 def optimize(data: bytes, settings: Settings, model: Model, choose: Chooser = encode_predicted) -> tuple[bytes, Result]:
     """Recompress `data` to the lowest quality predicted (and, with a verifying chooser, checked)
     to reach settings.target. Returns the bytes to publish (the original when that is better) and
-    the record of why. Never raises for bad input: that is a 'rejected' record."""
+    the record of why. Never raises for bad input: that is a 'rejected' record.
+
+    Pillow reports the damage it works around (a corrupt EXIF tag, a malformed TIFF tag) as warnings,
+    which would reach stderr with no object named: the record's detail keeps them instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        published, result = _optimize(data, settings, model, choose)
+    notes = dict.fromkeys(f"warning: {' '.join(str(w.message).split())}" for w in caught)
+    return published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result
+
+
+def _optimize(data: bytes, settings: Settings, model: Model, choose: Chooser) -> tuple[bytes, Result]:
     if len(data) > settings.max_input_bytes:
         return data, too_large(len(data), settings, model)
     base = {"target": settings.target, "model_version": model.version, "bytes_in": len(data)}

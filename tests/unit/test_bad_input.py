@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from dataclasses import replace
 
@@ -150,6 +151,17 @@ def test_a_jpeg_whose_exif_header_is_damaged_is_optimized_without_its_exif(setti
     assert result.outcome == OPTIMIZED
     assert "EXIF could not be read" in result.detail
     assert Image.open(io.BytesIO(out)).getexif().get(0x010F) is None
+
+
+def test_a_warning_pillow_gives_about_damage_is_in_the_records_detail_not_on_stderr(settings, fixed_model):
+    """An EXIF tag whose value lies past the end of the block: Pillow skips it, with a warning."""
+    entry = struct.pack("<HHII", 0x010F, 2, 100, 0x1000)  # Make, ASCII, 100 bytes at offset 4096
+    exif = b"Exif\0\0II*\0" + struct.pack("<IH", 8, 1) + entry + struct.pack("<I", 0)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        _, result = run(encoded(photo_like(), quality=97, exif=exif), settings, fixed_model)
+    assert result.outcome == OPTIMIZED and not escaped
+    assert "warning: " in result.detail and "tag 271" in result.detail  # the Make tag, 0x010F
 
 
 def test_a_tiff_whose_next_ifd_offset_points_past_the_end_is_rejected_as_corrupt(settings, fixed_model):
