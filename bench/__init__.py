@@ -1,5 +1,6 @@
 """Benchmarks: `make bench`. Results land in bench/results/."""
 
+import argparse
 import os
 
 # As in training/: one image per process, so BLAS threads would only fight for the same cores.
@@ -15,3 +16,17 @@ def publish(name: str, text: str) -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / name).write_text(text)
     print(text)
+
+
+def corpus_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the options of every benchmark over corpus pictures: the corpus, how many pictures, how
+    many worker processes."""
+    from pathlib import Path
+
+    from training.corpus import DEFAULT_CORPUS  # imported here: numpy must not load before the settings above
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--limit", type=int, help="only the first N pictures (a quick look)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    return parser

@@ -13,11 +13,10 @@ bench/results/oracle_scan.md.
 
 from __future__ import annotations
 
-import argparse
-import os
 from multiprocessing import Pool
 from pathlib import Path
 
+from bench import corpus_arguments
 from bench.quality import RESULTS, fixed, published, shipped_model
 from handler.config import PRESETS, Settings
 from handler.core import optimize
@@ -65,11 +64,7 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
-    parser.add_argument("--limit", type=int, help="only the first N pictures (a quick look)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
-    args = parser.parse_args(argv)
+    args = corpus_arguments(__doc__).parse_args(argv)
     jobs = [(args.corpus / name, args.corpus) for name in pictures("test")][: args.limit]
     with Pool(args.jobs) as pool:
         rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]

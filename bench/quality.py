@@ -13,12 +13,10 @@ also by the PyPI `ssimulacra2` reference. Writes bench/results/quality.md and PN
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import hashlib
 import io
-import os
 import statistics
 import tempfile
 import time
@@ -265,15 +263,12 @@ def plots(rows: list[dict[str, object]], target: int, results: Path) -> list[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
+    parser = corpus_arguments(__doc__)
     parser.add_argument("--targets", type=int, nargs="+", default=list(PRESETS))
     parser.add_argument("--reference-target", type=int, default=80,
                         help="also score this target's outputs with the PyPI reference (slow); 0 for none")
-    parser.add_argument("--limit", type=int, help="only the first N images (a quick look)")
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="test (held out: the figures to report) or train (to tune on)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     paths = [args.corpus / name for name in pictures(args.split)][: args.limit]
     results = RESULTS if args.split == "test" else RESULTS / "train"

@@ -10,14 +10,13 @@ strips comments, which is also what every round did before the mark). Scores are
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
+from bench import corpus_arguments
 from bench.quality import RESULTS, output_score, shipped_model
 from handler.config import PRESETS, Settings
 from handler.core import optimize
@@ -77,11 +76,8 @@ def table(rows: list[dict[str, object]], targets: tuple[int, ...]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
+    parser = corpus_arguments(__doc__)
     parser.add_argument("--targets", type=int, nargs="+", default=list(PRESETS))
-    parser.add_argument("--limit", type=int, help="only the first N pictures (a quick look)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     targets = tuple(args.targets)
     jobs = [(args.corpus / name, args.corpus, targets) for name in pictures("test")][: args.limit]
