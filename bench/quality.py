@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench import corpus_arguments
 from handler import model as model_module
 from handler import pixels as px
 from handler.config import PRESETS, Settings
