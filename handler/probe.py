@@ -72,7 +72,7 @@ def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
     """Whether the file's quantisation tables are the ones libjpeg writes at `quality`."""
     bases = (_LUMA, _CHROMA)[: len(quantization)]
     matching = (np.array_equal(quantization.get(i, ()), libjpeg_table(base, quality)) for i, base in enumerate(bases))
-    return len(quantization) == len(bases) and all(matching)
+    return 0 < len(quantization) == len(bases) and all(matching)
 
 
 def own_mark(image: Image.Image) -> str | None:
