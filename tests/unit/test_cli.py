@@ -216,5 +216,6 @@ def test_a_fault_in_the_program_on_one_file_is_a_failed_record_not_the_end_of_th
     cli._init_worker(Settings())
     monkeypatch.setattr(cli, "optimize", broken)
     record = cli.run_job(cli.Job(source / "a.jpg", out / "a.jpg"))
-    assert (record["outcome"], record["reason"], record["detail"]) == ("failed", "internal-error", "RuntimeError: a fault")
+    expected = ("failed", "internal-error", "RuntimeError: a fault")
+    assert (record["outcome"], record["reason"], record["detail"]) == expected
     assert not (out / "a.jpg").exists()
