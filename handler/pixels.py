@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageFile, TiffImagePlugin
 
-from handler.probe import DECODE_ERRORS, MARKER, damaged, frame_count, header_segments
+from handler.probe import DECODE_ERRORS, damaged, frame_count, header_segments, marked_quality
 
 ORIENTATION = 0x0112
 
@@ -161,7 +161,7 @@ def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
     extra = {**_all_exif(exif), **{name: info[name] for name in ("xmp", "dpi") if info.get(name)}}
     comment = info.get("comment") or info.get("Comment") or info.get("Description")
     comment = comment.encode() if isinstance(comment, str) else comment
-    if comment and not comment.startswith(MARKER.encode()):  # an earlier output's mark is not the user's
+    if comment and marked_quality(comment) is None:  # an earlier output's mark is not the user's comment
         extra["comment"] = comment
     app13 = tuple(filter(None, (_iptc_only(payload) for marker, payload in getattr(image, "applist", ())
                                 if marker == "APP13")))

@@ -68,11 +68,18 @@ def mark(target: int, quality: int) -> bytes:
     return f"{MARKER} target={target} quality={quality}".encode()
 
 
+def marked_quality(comment: bytes) -> int | None:
+    """The quality a comment written by `mark` states; None for any other comment."""
+    found = _MARK.fullmatch(comment)
+    return int(found[2]) if found else None
+
+
 def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
-    """Whether the file's quantisation tables are the ones libjpeg writes at `quality`."""
-    bases = (_LUMA, _CHROMA)[: len(quantization)]
-    matching = (np.array_equal(quantization.get(i, ()), libjpeg_table(base, quality)) for i, base in enumerate(bases))
-    return 0 < len(quantization) == len(bases) and all(matching)
+    """Whether the file's quantisation tables are the ones libjpeg writes at `quality` (one for greyscale)."""
+    expected = (_LUMA_BY_QUALITY[quality - 1], _CHROMA_BY_QUALITY[quality - 1])
+    return len(quantization) in (1, 2) and all(
+        np.array_equal(quantization.get(i, ()), table) for i, table in enumerate(expected[: len(quantization)])
+    )
 
 
 def own_mark(image: Image.Image) -> str | None:
@@ -82,8 +89,8 @@ def own_mark(image: Image.Image) -> str | None:
     if not isinstance(image, JpegImagePlugin.JpegImageFile):
         return None
     for name, payload in image.applist:
-        found = _MARK.fullmatch(payload) if name == "COM" else None
-        if found and _has_tables_of(image.quantization, int(found[2])):
+        quality = marked_quality(payload) if name == "COM" else None
+        if quality and _has_tables_of(image.quantization, quality):
             return payload.decode()
     return None
 

@@ -77,3 +77,8 @@ def test_a_mark_naming_no_real_quality_is_not_taken_for_one(settings, fixed_mode
     forged = encoded(photo_like(), quality=97, comment=f"optimal-image target=80 quality={quality}".encode())
     _, result = optimize(forged, settings, fixed_model)
     assert result.outcome == OPTIMIZED
+
+
+def test_a_users_comment_that_only_begins_like_the_mark_is_carried(settings, fixed_model):
+    out, _ = optimize(encoded(photo_like(), quality=97, comment=b"optimal-image of our team"), settings, fixed_model)
+    assert Image.open(io.BytesIO(out)).info["comment"] == b"optimal-image of our team"
