@@ -16,7 +16,7 @@ from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from handler.core import OPTIMIZED, encode_predicted, optimize
-from handler.probe import MARKER
+from handler.probe import marked_quality
 from tests.conftest import encoded, photo_like
 
 ORIENTATION = 0x0112
@@ -160,7 +160,7 @@ def test_metadata_keep_keeps_the_camera_make_and_xmp_too(settings, fixed_model):
 
 def user_comments(image: Image.Image) -> list[bytes]:
     """The JPEG comments of `image` other than this function's mark (tests/unit/test_mark.py)."""
-    return [payload for marker, payload in image.applist if marker == "COM" and not payload.startswith(MARKER.encode())]
+    return [payload for marker, payload in image.applist if marker == "COM" and marked_quality(payload) is None]
 
 
 @pytest.mark.parametrize(("metadata", "kept"), [("strip", []), ("keep", [b"taken by Ana"])])

@@ -18,13 +18,13 @@ from PIL import Image
 from handler import verify
 from handler.core import OPTIMIZED, ORIGINAL_KEPT, optimize
 from handler.model import load
-from handler.probe import MARKER
+from handler.probe import marked_quality
 from handler.ssim2 import score
 from tests.conftest import PHOTOS, encoded, photo_like
 
 
 def marks(data: bytes) -> list[bytes]:
-    return [p for m, p in Image.open(io.BytesIO(data)).applist if m == "COM" and p.startswith(MARKER.encode())]
+    return [p for m, p in Image.open(io.BytesIO(data)).applist if m == "COM" and marked_quality(p) is not None]
 
 
 def rgb(data: bytes) -> np.ndarray:
