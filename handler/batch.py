@@ -83,11 +83,7 @@ def with_user_arguments(app: App, arguments: Mapping[str, str]) -> App:
         raise ConfigError(f"unknown user arguments {', '.join(unknown)}; known: {', '.join(USER_ARGUMENTS)}")
     if "target" not in arguments:
         return app
-    try:
-        target = int(arguments["target"])
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"target={arguments['target']!r} is not a number") from exc
-    return replace(app, settings=replace(app.settings, target=target))
+    return replace(app, settings=app.settings.at_target(arguments["target"]))
 
 
 def run(app: App, task: Task, context: object = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PRESETS = (70, 80, 85, 90)
 """SSIMULACRA2 targets offered: 70 high, 80 very high (default), 85 excellent, 90 visually lossless."""
@@ -12,6 +12,17 @@ PRESETS = (70, 80, 85, 90)
 
 class ConfigError(ValueError):
     """An environment variable holds a value the function cannot run with."""
+
+
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _boolean(name: str, value: str) -> bool:
+    """A switch's value; anything else is refused, so that a typo cannot turn VERIFY off unnoticed."""
+    try:
+        return BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{name}={value!r}: must be true or false") from None
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,12 @@ class Settings:
         if self.metadata not in ("keep", "strip"):
             raise ConfigError(f"METADATA={self.metadata!r}: must be 'keep' or 'strip'")
 
+    def at_target(self, value: object) -> Settings:
+        """These settings with another of the PRESETS as the target: a batch job's or an API request's choice."""
+        if str(value).strip() not in {str(preset) for preset in PRESETS}:
+            raise ConfigError(f"target={value!r}: must be one of {', '.join(map(str, PRESETS))}")
+        return replace(self, target=int(str(value)))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -52,7 +69,7 @@ class Settings:
                 target=int(get("TARGET", defaults.target)),
                 min_quality=int(get("MIN_QUALITY", defaults.min_quality)),
                 max_quality=int(get("MAX_QUALITY", defaults.max_quality)),
-                verify=get("VERIFY", "true").lower() in ("1", "true", "yes"),
+                verify=_boolean("VERIFY", get("VERIFY", defaults.verify)),
                 metadata=get("METADATA", defaults.metadata),
                 max_input_bytes=int(get("MAX_INPUT_BYTES", defaults.max_input_bytes)),
                 max_pixels=int(get("MAX_PIXELS", defaults.max_pixels)),
