@@ -4,6 +4,8 @@
     POST /optimize  {"key": "..."}   -> service.process_object on the upload bucket; the record as JSON
     GET  /quality?key=...            -> what processing that upload would decide, with nothing written
 
+Each takes `?target=` (70, 80, 85 or 90) for this request instead of the stack's TARGET.
+
 Every answer that is not an image is JSON; every error is `{"error": reason, "detail": ...}`.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 from handler import log
 from handler.app import app
+from handler.config import ConfigError
 from handler.core import REJECTED, Result, optimize
 from handler.errors import OptimalImageError, StorageError
 from handler.service import App, evaluate_object, process_object, published_type
@@ -155,13 +158,30 @@ def is_json(media_type: str) -> bool:
     return media_type == JSON or media_type.endswith("+json")
 
 
-def requested_key(fields: Mapping[str, Any]) -> str:
-    """The upload's key, and nothing else: the bucket is always the configured upload bucket."""
+def only(fields: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Refuse any field but `allowed`: a misspelt or unsupported one would otherwise be ignored unseen."""
     if "bucket" in fields:
         raise HttpError(400, "bucket-not-allowed", "only the configured upload bucket is read: send the key alone")
-    unknown = sorted(set(fields) - {"key"})
+    unknown = sorted(set(fields) - set(allowed))
     if unknown:
-        raise HttpError(400, "unknown-field", f"unexpected {', '.join(unknown)}: send the key alone")
+        hint = " (the target goes in the query: ?target=85)" if "target" in unknown else ""
+        detail = f"unexpected {', '.join(unknown)} in the {where}, which takes {', '.join(allowed)}{hint}"
+        raise HttpError(400, "unknown-field", detail)
+
+
+def targeted(app: App, request: Request, allowed: tuple[str, ...]) -> App:
+    """The app at the target the query asks for (`?target=85`, one of the presets), else at the stack's."""
+    only(request.query, (*allowed, "target"), "query")
+    if "target" not in request.query:
+        return app
+    try:
+        return replace(app, settings=app.settings.at_target(request.query["target"]))
+    except ConfigError as exc:
+        raise HttpError(400, "bad-target", str(exc)) from exc
+
+
+def requested_key(fields: Mapping[str, Any]) -> str:
+    """The upload's key: the bucket is always the configured upload bucket."""
     key = fields.get("key")
     if not isinstance(key, str) or not key:
         raise HttpError(400, "missing-key", 'name the upload: {"key": "..."} or ?key=...')
@@ -247,6 +267,7 @@ def optimize_route(app: App, request: Request) -> dict[str, Any]:
 
 def optimize_body(app: App, request: Request) -> dict[str, Any]:
     """The core on the request's bytes; nothing read from or written to S3."""
+    app = targeted(app, request, ())
     data = request.data()
     require_fit(app, len(data), "request body")
     output, result = optimize(data, app.settings, app.model, app.choose)
@@ -263,12 +284,16 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:
-    key = requested_key(request.json())
+    app = targeted(app, request, ())
+    fields = request.json()
+    only(fields, ("key",), "body")
+    key = requested_key(fields)
     processed = process_object(app, app.settings.upload_bucket, key)
     return json_response(200, processed.as_dict(), result_headers(processed.result))
 
 
 def quality_route(app: App, request: Request) -> dict[str, Any]:
+    app = targeted(app, request, ("key",))
     key = requested_key(request.query)
     processed = evaluate_object(app, app.settings.upload_bucket, key)
     return json_response(200, processed.as_dict(), result_headers(processed.result))

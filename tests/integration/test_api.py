@@ -37,6 +37,12 @@ def set_header(event: dict, name: str, value: str | None) -> dict:
     return event
 
 
+def with_query(event: dict, **query: str) -> dict:
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    return event
+
+
 def image_event(data: bytes, content_type: str = "image/jpeg", accept: str = "*/*") -> dict:
     event = sample("api-optimize-image")
     event["body"] = base64.b64encode(data).decode("ascii")
@@ -53,10 +59,7 @@ def key_event(fields: dict | str) -> dict:
 
 
 def quality_event(**query: str) -> dict:
-    event = sample("api-quality")
-    event["queryStringParameters"] = query or None
-    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
-    return event
+    return with_query(sample("api-quality"), **query)
 
 
 def upload(app, key: str = KEY, data: bytes | None = None) -> bytes:
@@ -194,6 +197,32 @@ def test_the_size_limit_counts_base64_and_the_envelope_against_lambda_and_the_ra
     assert api.API_GATEWAY_PAYLOAD_BYTES == 10 * 1024 * 1024 and api.LAMBDA_SYNC_PAYLOAD_BYTES == 6 * 1024 * 1024
 
 
+@pytest.mark.parametrize("target", ["70", "90"])
+def test_a_request_can_ask_for_another_preset_and_the_output_reaches_it(app, target):
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    response = api.handle(app, with_query(image_event(data, accept="application/json"), target=target))
+    record = body_of(response)
+    assert response["headers"]["X-Optimal-Image-Target"] == target and record["target"] == int(target)
+    assert record["outcome"] == "optimized" and record["score"] >= int(target)
+
+
+def test_a_higher_target_asked_for_gives_a_higher_quality_than_the_stacks(app):
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    default = api.handle(app, image_event(data))["headers"]
+    higher = api.handle(app, with_query(image_event(data), target="90"))["headers"]
+    assert default["X-Optimal-Image-Target"] == "80"
+    assert int(higher["X-Optimal-Image-Quality"]) > int(default["X-Optimal-Image-Quality"])
+    assert int(higher["X-Optimal-Image-Bytes-Out"]) > int(default["X-Optimal-Image-Bytes-Out"])
+
+
+@pytest.mark.parametrize(("query", "reason"), [({"target": "75"}, "bad-target"), ({"target": "high"}, "bad-target"),
+                                               ({"quality": "50"}, "unknown-field")])
+def test_a_target_that_is_not_a_preset_or_another_query_parameter_is_400(app, query, reason):
+    response = api.handle(app, with_query(image_event(encoded(photo_like(), quality=97)), **query))
+    body = assert_error(response, 400, reason)
+    assert "70, 80, 85, 90" in body["detail"] if reason == "bad-target" else "quality" in body["detail"]
+
+
 # ------------------------------------------------------------------------------------------ POST /optimize key
 
 
@@ -230,6 +259,18 @@ def test_a_malformed_key_request_is_400(app, body, reason):
     assert_error(api.handle(app, key_event(body)), 400, reason)
 
 
+def test_a_key_request_takes_the_target_from_the_query_and_the_output_is_tagged_with_it(app, buckets):
+    upload(app)
+    record = body_of(api.handle(app, with_query(sample("api-optimize-key"), target="85")))
+    tags = boto3.client("s3").get_object_tagging(Bucket=buckets[1], Key=KEY)["TagSet"]
+    assert record["target"] == 85 and {"Key": "target", "Value": "85"} in tags
+
+
+def test_a_target_in_the_json_body_is_400_and_says_it_goes_in_the_query(app):
+    body = assert_error(api.handle(app, key_event({"key": KEY, "target": 85})), 400, "unknown-field")
+    assert "?target=" in body["detail"]
+
+
 def test_a_key_that_is_not_in_the_upload_bucket_is_404(app):
     assert_error(api.handle(app, key_event({"key": "never-uploaded.jpg"})), 404, "missing-object")
 
@@ -250,6 +291,14 @@ def test_quality_answers_for_an_upload_and_writes_nothing(app):
     assert {"quality", "bpp", "score", "subsampling", "bytes_out"} <= set(record)
 
 
+def test_quality_answers_at_the_target_asked_for(app):
+    upload(app)
+    at_80 = body_of(api.handle(app, quality_event(key=KEY)))
+    at_90 = body_of(api.handle(app, quality_event(key=KEY, target="90")))
+    assert (at_80["target"], at_90["target"]) == (80, 90)
+    assert at_90["score"] >= 90 and at_90["quality"] > at_80["quality"]
+
+
 def test_quality_gives_the_decision_that_processing_then_makes(app):
     upload(app)
     predicted = body_of(api.handle(app, quality_event(key=KEY)))
@@ -263,6 +312,8 @@ def test_quality_gives_the_decision_that_processing_then_makes(app):
         ({}, 400, "missing-key"),
         ({"key": KEY, "bucket": "someone-elses"}, 400, "bucket-not-allowed"),
         ({"key": "never-uploaded.jpg"}, 404, "missing-object"),
+        ({"key": KEY, "target": "95"}, 400, "bad-target"),
+        ({"key": KEY, "quality": "50"}, 400, "unknown-field"),
     ],
 )
 def test_a_bad_quality_request_is_a_4xx_json_error(app, query, status, reason):

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 import pytest
 from cfnlint.decode import decode_str
 
-from handler.config import Settings
+from handler.config import PRESETS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -257,6 +257,14 @@ def test_target_offers_exactly_70_80_85_90_and_defaults_to_80(template: dict) ->
     target = template["Parameters"]["Target"]
     assert [int(v) for v in target["AllowedValues"]] == [70, 80, 85, 90]
     assert int(target["Default"]) == 80
+
+
+def test_the_api_definition_offers_the_presets_as_a_query_parameter_on_every_route(template: dict) -> None:
+    body = template["Resources"]["OptimizeApi"]["Properties"]["DefinitionBody"]
+    assert body["parameters"]["target"]["enum"] == list(PRESETS)
+    assert body["parameters"]["target"]["in"] == "query" and body["parameters"]["target"]["required"] is False
+    for path, method in (("/optimize", "post"), ("/quality", "get")):
+        assert {"$ref": "#/parameters/target"} in body["paths"][path][method]["parameters"], path
 
 
 def test_the_documented_parameters_exist_with_their_defaults(template: dict) -> None:
