@@ -11,12 +11,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from handler import model as model_module
-from handler.config import PRESETS, Settings
+from handler.config import PRESETS, ConfigError, Settings
 from handler.core import optimize
 from handler.verify import chooser
 
@@ -34,12 +34,18 @@ class PlanError(ValueError):
     """The arguments cannot be turned into jobs (a missing input, two inputs for one output)."""
 
 
+RUN_RECORD = ".optimal-image-run.json"
+"""Kept in --out: the settings its outputs are made with, so that a run with other settings (another --target)
+redoes them instead of taking them for current."""
+
+
 def _walk(path: Path, out: Path) -> Iterator[tuple[Path, Path]]:
     """(file, its path relative to the argument's root) for a file or, recursively, a folder; files under
-    `out` are skipped, so that an output folder inside an input folder is not read back as input."""
+    `out` are skipped, so that an output folder inside an input folder is not read back as input, and so is
+    a run record (a folder of outputs given as input holds one)."""
     if path.is_dir():
         resolved_out = out.resolve()
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != RUN_RECORD):
             if not file.resolve().is_relative_to(resolved_out):
                 yield file, file.relative_to(path)
     elif path.is_file():
@@ -60,9 +66,32 @@ def plan(paths: Iterable[Path], out: Path) -> list[Job]:
     return jobs
 
 
-def is_current(job: Job) -> bool:
-    """An output written after its input was last changed needs no second run."""
-    return job.output.exists() and job.output.stat().st_mtime >= job.source.stat().st_mtime
+def is_current(job: Job, since: float) -> bool:
+    """An output written after its input was last changed, and `since` its folder's settings last changed,
+    needs no second run."""
+    return job.output.exists() and job.output.stat().st_mtime >= max(job.source.stat().st_mtime, since)
+
+
+def output_settings(settings: Settings) -> dict[str, object]:
+    """The settings that shape an output: all but where the Lambda functions read and write."""
+    return {k: v for k, v in asdict(settings).items() if k not in ("upload_bucket", "output_bucket", "output_prefix")}
+
+
+def settings_since(out: Path, settings: Settings) -> float:
+    """When `out` began to be filled with these settings: its run record's time, the record written anew
+    (so, now) where it is missing or names other settings. Writing it before any output means that an
+    interrupted run at new settings leaves the old outputs older than the record, so a resumed run redoes them."""
+    record, wanted = out / RUN_RECORD, output_settings(settings)
+    try:
+        previous = json.loads(record.read_text())
+    except (OSError, ValueError):
+        previous = None
+    if previous != wanted:
+        if isinstance(previous, dict):
+            changed = ", ".join(f"{k} {previous.get(k)} -> {v}" for k, v in wanted.items() if previous.get(k) != v)
+            print(f"{out} holds outputs made with other settings ({changed}): they are redone", file=sys.stderr)
+        write_whole(record, json.dumps(wanted, sort_keys=True).encode())
+    return record.stat().st_mtime
 
 
 def write_whole(path: Path, data: bytes) -> None:
@@ -146,14 +175,19 @@ def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | 
 
 def optimize_command(args: argparse.Namespace) -> int:
     """JSON lines on stdout, progress and summary on stderr. Exit 1 when a file could not be read or written."""
-    settings = Settings.from_env()
-    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
     try:
+        settings = Settings.from_env()
         jobs = plan(args.paths, args.out)
-    except PlanError as exc:
+    except (ConfigError, PlanError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    todo = jobs if args.force else [job for job in jobs if not is_current(job)]
+    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
+    try:
+        since = settings_since(args.out, settings)
+    except OSError as exc:
+        print(f"error: cannot write to {args.out}: {exc}", file=sys.stderr)
+        return 1
+    todo = jobs if args.force else [job for job in jobs if not is_current(job, since)]
     # appended to, so that after a resumed run the report still covers the files the first run did
     with open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
         records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report)

@@ -63,6 +63,7 @@ def test_outputs_mirror_the_input_tree_including_sub_folders(first):
     _, out, result = first
     assert result.code == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        cli.RUN_RECORD,
         "a.jpg",
         "trip/b.png",
         "trip/notes.txt",
@@ -132,6 +133,27 @@ def test_after_a_resumed_run_the_report_holds_a_line_for_every_file_done(tree, t
     assert sorted(Path(r["input"]).name for r in lines) == ["a.jpg", "b.png", "notes.txt"]
 
 
+def test_a_run_at_another_target_redoes_every_file_and_says_why(tree):
+    source, out = tree
+    run(source, "--out", out)
+    again = run(source, "--out", out, "--target", "90")
+    assert "files: 3 processed, 0 already current" in again.stderr
+    assert "holds outputs made with other settings (target 80 -> 90)" in again.stderr
+    assert {r["target"] for r in again.records} == {90}
+    assert all(Path(r["output"]).stat().st_size == r["bytes_out"] for r in again.records)
+
+
+def test_a_resumed_run_redoes_the_outputs_an_interrupted_run_at_new_settings_did_not_reach(tree):
+    """The run at 90 stops after a.jpg (given alone here): b.png and notes.txt are still 80's outputs, newer than
+    their inputs, and the resumed run must not take them for current."""
+    source, out = tree
+    run(source, "--out", out)
+    run(source / "a.jpg", "--out", out, "--target", "90")
+    resumed = run(source, "--out", out, "--target", "90")
+    assert sorted(Path(r["input"]).name for r in resumed.records) == ["b.png", "notes.txt"]
+    assert "files: 2 processed, 1 already current" in resumed.stderr
+
+
 def test_force_redoes_outputs_that_are_current(tree):
     source, out = tree
     run(source, "--out", out)
@@ -143,6 +165,7 @@ def test_force_redoes_outputs_that_are_current(tree):
 def test_a_run_over_its_own_outputs_copies_them_unchanged_as_already_optimized(first, tmp_path):
     _, out, _ = first
     again = run(out, "--out", tmp_path / "again")
+    assert cli.RUN_RECORD not in again.by_input()  # the run record in `out` is not an input
     images = {name: r for name, r in again.by_input().items() if name != "notes.txt"}
     assert {(r["outcome"], r["reason"]) for r in images.values()} == {("original-kept", "already-optimized")}
     assert (tmp_path / "again" / "a.jpg").read_bytes() == (out / "a.jpg").read_bytes()
@@ -176,6 +199,21 @@ def test_a_missing_input_is_an_error(tmp_path):
     assert result.code == 2 and "no such file or folder" in result.stderr
 
 
+def test_a_bad_setting_in_the_environment_is_an_error_naming_it_before_anything_is_read(tree, monkeypatch):
+    source, out = tree
+    monkeypatch.setenv("VERIFY", "ture")
+    result = run(source, "--out", out)
+    assert result.code == 2 and "VERIFY='ture'" in result.stderr and not out.exists()
+
+
+def test_an_output_folder_that_cannot_be_written_is_an_error_with_status_1(tree, tmp_path):
+    source, _ = tree
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    result = run(source, "--out", blocked)
+    assert result.code == 1 and f"error: cannot write to {blocked}" in result.stderr and result.records == []
+
+
 def test_a_file_that_cannot_be_written_is_a_failed_record_the_others_go_on_and_the_status_is_1(tree):
     source, out = tree
     (out / "a.jpg").mkdir(parents=True)  # a folder where the output file should go
@@ -200,7 +238,7 @@ def test_a_write_cut_short_leaves_no_output_so_the_next_run_redoes_it(tree):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1"}
     cut = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=limit_file_size)
     assert cut.returncode == 1 and json.loads(cut.stdout)["reason"] == "io-error"
-    assert not out.exists() or list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [cli.RUN_RECORD]
 
     again = run(big, "--out", out)
     assert again.code == 0 and again.records[0]["outcome"] == "optimized"
