@@ -174,7 +174,8 @@ def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | 
 
 
 def optimize_command(args: argparse.Namespace) -> int:
-    """JSON lines on stdout, progress and summary on stderr. Exit 1 when a file could not be read or written."""
+    """JSON lines on stdout, progress and summary on stderr. Exit 1 when a file (or --out) could not be read or
+    written, 2 for bad arguments or a bad setting in the environment."""
     try:
         settings = Settings.from_env()
         jobs = plan(args.paths, args.out)
