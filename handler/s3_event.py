@@ -1,23 +1,30 @@
-"""Entry point for S3 ObjectCreated notifications (direct, or wrapped in SQS/EventBridge later)."""
+"""Entry point for S3 ObjectCreated notifications sent straight to the function (template.yaml).
+
+A record of another shape (S3 notifications wrapped by SQS or SNS, say, after a change of wiring) names no
+object this module can read: it is answered and logged as ignored, never silently dropped.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
+from handler import log
 from handler.app import app
 from handler.service import App, process_or_record
 
 app()  # settings and model at import time: the cold start pays once, not the first record
 
 
-def object_refs(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """(bucket, key) of each record. S3 sends keys URL-encoded with spaces as '+'."""
-    return [
-        (record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
-        for record in event.get("Records", [])
-        if "s3" in record
-    ]
+def object_ref(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key) of an S3 notification record, None for any other. S3 sends keys URL-encoded, spaces as '+'."""
+    if "s3" not in record:
+        return None
+    return record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
+
+
+IGNORED = "ignored"
 
 
 class TransientFailure(RuntimeError):
@@ -36,7 +43,15 @@ def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, A
 def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str, Any]:
     """Every record is tried; one bad record does not stop the others."""
     results, transient = [], []
-    for bucket, key in object_refs(event):
+    for record in event.get("Records", []):
+        ref = object_ref(record)
+        if ref is None:
+            source = record.get("eventSource") or record.get("EventSource")
+            detail = f"a record from {source or 'an unnamed source'}, not an S3 notification: no object to read"
+            log.emit(IGNORED, logging.WARNING, reason="not-an-s3-notification", detail=detail)
+            results.append({"outcome": IGNORED, "reason": "not-an-s3-notification", "detail": detail})
+            continue
+        bucket, key = ref
         processed, error = process_or_record(app, bucket, key, context)
         if error is not None:
             results.append({"bucket": bucket, "key": key, "outcome": "failed", "reason": error.reason,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,8 +120,25 @@ def test_an_output_is_never_larger_than_its_input(app, buckets):
 
 def test_the_sample_event_in_events_folder_is_one_the_handler_parses(app):
     event = json.loads((ROOT / "events" / "s3-put.json").read_text())
-    refs = s3_event.object_refs(event)
+    refs = [s3_event.object_ref(record) for record in event["Records"]]
     assert len(refs) == 1 and " " in refs[0][1]
+
+
+def test_a_record_that_is_not_an_s3_notification_is_answered_and_logged_as_ignored(app, buckets):
+    """S3's notification wrapped by SQS names no object here: it must not vanish without a word."""
+    source, _ = buckets
+    wrapped = {"eventSource": "aws:sqs", "body": json.dumps(put_event(put_record(source, "a.jpg", 10, "etag")))}
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    logging.getLogger("optimal-image").addHandler(handler)
+    try:
+        (result,) = s3_event.handle(app, {"Records": [wrapped]})["results"]
+    finally:
+        logging.getLogger("optimal-image").removeHandler(handler)
+    assert (result["outcome"], result["reason"]) == ("ignored", "not-an-s3-notification")
+    assert "aws:sqs" in result["detail"]
+    (logged,) = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert (logged["event"], logged["reason"]) == ("ignored", "not-an-s3-notification")
 
 
 HEADERS = {
