@@ -129,7 +129,7 @@ def _rgb(image: Image.Image) -> np.ndarray:
     factor = -(-MIN_SIDE // min(image.size))
     if factor > 1:
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # convert() would copy an RGB image
 
 
 @dataclass(frozen=True)
