@@ -16,8 +16,8 @@ from __future__ import annotations
 from multiprocessing import Pool
 from pathlib import Path
 
-from bench import corpus_arguments
-from bench.quality import RESULTS, fixed, published, shipped_model
+from bench import corpus_arguments, publish
+from bench.quality import fixed, published, shipped_model
 from handler.config import PRESETS, Settings
 from handler.core import optimize
 from handler.verify import verified
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> None:
              *(f"| {r['target']} | {r['name']} | {r['lowest'] or ''} | {r['searched'] or ''} | {r['bisected'] or ''} |"
                for r in sorted(rows, key=lambda r: (r["target"], r["name"]))
                if r["searched"] != r["lowest"]), ""]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "oracle_scan.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("oracle_scan.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

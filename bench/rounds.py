@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import corpus_arguments
-from bench.quality import RESULTS, output_score, shipped_model
+from bench import corpus_arguments, publish
+from bench.quality import output_score, shipped_model
 from handler.config import PRESETS, Settings
 from handler.core import optimize
 from handler.probe import header_segments
@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
               "out between rounds. Scores and pass rates against the original; \"re-encoded\": rounds that "
               "published a new encoding (verified) rather than their input."), "",
              *table(rows, targets), ""]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "rounds.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("rounds.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

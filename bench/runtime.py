@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import publish
 from tests.conftest import colour_detail_between_the_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 
 
 def python312() -> str:
@@ -169,9 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         *(line for name, figures in big.items() for line in photo_lines(name, *figures)),
         "",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "runtime.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("runtime.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

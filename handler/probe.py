@@ -58,7 +58,7 @@ MARKER = "optimal-image"
 """The name every output carries, so that it is never optimised again: in the file, a JPEG comment (`mark`);
 on S3, a user-metadata key (handler.storage)."""
 
-_MARK = re.compile(rb"optimal-image target=(\d+) quality=(100|[1-9][0-9]?)")
+_MARK = re.compile(re.escape(MARKER).encode() + rb" target=(\d+) quality=(100|[1-9][0-9]?)")
 
 
 def mark(target: int, quality: int) -> bytes:
