@@ -21,6 +21,8 @@ REJECTED = "rejected"
 
 JPEG = "image/jpeg"
 
+GREY_NOTE = "every pixel is grey: written as a greyscale JPEG"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -168,9 +170,11 @@ def _recompress(
         pixels = px.decode(image)
     except px.KeepOriginal as exc:
         return data, Result(ORIGINAL_KEPT, exc.reason, exc.detail, bytes_out=len(data), content_type=mime, **described)
+    extra, notes = px.metadata(image, settings.metadata)
+    if (grey := px.grey_as_l(pixels, extra)) is not pixels:
+        pixels, notes = grey, "; ".join(filter(None, [GREY_NOTE, notes]))
     predicted = model.predict(features(info, pixels), settings.target)
     bounds = Bounds.of(settings, info)
-    extra, dropped = px.metadata(image, settings.metadata)
     candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
     chosen = {
         "quality": candidate.quality,
@@ -191,6 +195,6 @@ def _recompress(
             ORIGINAL_KEPT, "not-smaller", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
-    detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {dropped}" if dropped else "")
+    detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {notes}" if notes else "")
     result = Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen, **described)
     return output, result

@@ -36,6 +36,11 @@ def photo_like(width: int = 256, height: int = 192, seed: int = 0) -> Image.Imag
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
 
 
+def grey_photo(width: int = 512, height: int = 384) -> Image.Image:
+    """A photo-like picture whose every pixel is grey, stored as RGB (as scanners and many editors save them)."""
+    return photo_like(width, height).convert("L").convert("RGB")
+
+
 def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Image.Image:
     """Noisy 1-pixel red and blue stripes, which 4:2:0 blurs to purple, except where the verifier's mosaic
     tiles lie: those are plain grey, so the mosaic passes at any quality in 4:2:0 and only the whole image

@@ -11,9 +11,9 @@ from PIL import Image
 
 from handler import pixels as px
 from handler import verify
-from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
+from handler.core import GREY_NOTE, OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
 from handler.verify import verified
-from tests.conftest import PHOTOS, colour_detail_between_the_tiles, encoded, photo_like
+from tests.conftest import PHOTOS, colour_detail_between_the_tiles, encoded, grey_photo, photo_like
 
 
 def test_a_high_quality_jpeg_is_recompressed_smaller_and_still_decodes(settings, fixed_model):
@@ -138,3 +138,24 @@ def test_the_output_is_coded_progressively_where_that_is_smaller(settings, fixed
     out, result = optimize(data, settings, fixed_model, encode_predicted)
     assert result.outcome == OPTIMIZED and Image.open(io.BytesIO(out)).info.get("progressive")
     assert result.bytes_out == len(out) < len(data)
+
+
+def test_a_grey_picture_stored_as_colour_is_written_as_a_smaller_greyscale_jpeg(settings, fixed_model):
+    rgb = grey_photo()
+    out, result = optimize(encoded(rgb, "PNG"), settings, fixed_model, verified)
+    assert result.outcome == OPTIMIZED and GREY_NOTE in result.detail and result.subsampling is None
+    output = Image.open(io.BytesIO(out))
+    assert output.mode == "L"
+    as_colour = px.leaner(rgb, result.quality, "4:2:0", {}, px.encode(rgb, result.quality, "4:2:0", {}))
+    assert len(out) < len(as_colour), "one plane costs less than three"
+    # the same pixels as the colour encoding at that quality, so the verified score holds for either
+    colour = np.asarray(Image.open(io.BytesIO(as_colour)))
+    assert np.array_equal(np.asarray(output.convert("RGB")), colour)
+
+
+def test_one_coloured_pixel_keeps_a_picture_in_colour(settings, fixed_model):
+    values = np.asarray(grey_photo()).copy()
+    values[101, 203] = (200, 40, 40)  # off the sparse sample's grid: only the full comparison sees it
+    out, result = optimize(encoded(Image.fromarray(values), "PNG"), settings, fixed_model, verified)
+    assert result.outcome == OPTIMIZED and GREY_NOTE not in result.detail
+    assert Image.open(io.BytesIO(out)).mode == "RGB"

@@ -17,7 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from handler.core import OPTIMIZED, encode_predicted, optimize
 from handler.probe import marked_quality
-from tests.conftest import encoded, photo_like
+from tests.conftest import encoded, grey_photo, photo_like
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -244,3 +244,10 @@ def test_an_app13_without_iptc_is_not_carried(settings, fixed_model):
     data = with_app13(camera_jpeg(), IPTC[:14] + THUMBNAIL)
     output = recompressed(data, replace(settings, metadata="keep"), fixed_model)
     assert [marker for marker, _ in output.applist if marker == "APP13"] == []
+
+
+def test_a_grey_picture_with_a_colour_profile_stays_in_colour_with_its_profile(settings, fixed_model):
+    icc = adobe_rgb_like_icc()
+    out, result = optimize(encoded(grey_photo(), "PNG", icc_profile=icc), settings, fixed_model, encode_predicted)
+    output = Image.open(io.BytesIO(out))
+    assert result.outcome == OPTIMIZED and output.mode == "RGB" and output.info.get("icc_profile") == icc
