@@ -30,8 +30,9 @@ SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 
 def libjpeg_table(base: np.ndarray, quality: int) -> np.ndarray:
-    """The table libjpeg (and so Pillow) writes for `quality`: base scaled, rounded, clamped to 1..255."""
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    """The table libjpeg (and so Pillow) writes for `quality`: base scaled, rounded, clamped to 1..255. The
+    scale is libjpeg's integer one: 5000 / quality rounded down below 50."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
     return np.clip(np.floor((base * scale + 50) / 100), 1, 255)
 
 

@@ -48,6 +48,15 @@ def test_an_output_uploaded_again_is_kept_as_it_is_so_its_score_against_the_orig
     assert score(rgb(original), rgb(again)) >= settings.target
 
 
+@pytest.mark.parametrize("source_quality", [30, 45])
+def test_an_output_below_quality_50_is_recognised_too(settings, fixed_model, source_quality):
+    """Below 50 libjpeg scales its tables by 5000 // quality, an integer: a mark is checked against those."""
+    first, result = optimize(encoded(photo_like(), quality=source_quality), settings, fixed_model)
+    _, second = optimize(first, settings, fixed_model)
+    assert result.outcome == OPTIMIZED and result.quality <= source_quality
+    assert (second.outcome, second.reason) == (ORIGINAL_KEPT, "already-optimized")
+
+
 @pytest.mark.parametrize("target", [70, 90])
 def test_an_output_is_kept_at_any_other_target_too(settings, fixed_model, target):
     first, _ = optimize(encoded(photo_like(), quality=97), settings, fixed_model)
