@@ -15,7 +15,7 @@ help:
 	@echo "make test         every test (unit, integration over HTTP, template validation)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, photos over 25 MP, oracle scan, rounds"
-	@echo "make tune         the verifier's sample variants on the train split (bench/results/train/)"
+	@echo "make tune         quantisation tables and the verifier's sample variants on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG inputs through the core (bench/results/fuzz.md)"
 
@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
 
 tune: $(STAMP)
+	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
 
 load: $(STAMP)

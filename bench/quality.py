@@ -117,7 +117,8 @@ def bisection(item: corpus.Item, target: int) -> int | None:
 def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
     """The size of the function's output coded sequentially, as the oracle's is: what progressive coding saved."""
     extra = px.metadata(item.image, settings.metadata)[0]
-    return len(px.encode(px.grey_as_l(item.pixels, extra), result.quality, result.subsampling or "4:2:0", extra))
+    pixels = px.grey_as_l(item.pixels, extra)
+    return len(px.encode(pixels, result.quality, result.subsampling or "4:2:0", extra, tables=result.tables))
 
 
 def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tuple[bytes, int | None, float, int]],

@@ -39,6 +39,7 @@ class Result:
     predicted_quality: int | None = None
     score: float | None = None
     subsampling: str | None = None
+    tables: str | None = None
     bpp: float | None = None
     source_quality: int | None = None
     format: str | None = None
@@ -54,11 +55,13 @@ class Result:
         return asdict(self)
 
     def tags(self) -> dict[str, str]:
-        """The S3 object tags (at most 10; values within S3's allowed characters)."""
+        """The S3 object tags (at most 10; values within S3's allowed characters). `tables` says what `quality`
+        scales: the same number means other quantisation with other tables."""
         return {
             "outcome": self.outcome,
             "reason": self.reason,
             "quality": "" if self.quality is None else str(self.quality),
+            "tables": self.tables or "",
             "target": str(self.target),
             "bpp": "" if self.bpp is None else f"{self.bpp:.3f}",
             "bytes_in": str(self.bytes_in),
@@ -103,7 +106,8 @@ def encode_predicted(
     pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
 ) -> Candidate:
     """One encode at the predicted quality, unchecked: the seed's behaviour."""
-    return Candidate(px.encode(pixels, quality, "4:2:0", extra), quality, "4:2:0", None)
+    data = px.encode(pixels, quality, "4:2:0", extra, tables=px.tables_for("4:2:0", settings.target))
+    return Candidate(data, quality, "4:2:0", None)
 
 
 SERVED_AS = {"MPO": "JPEG"}
@@ -176,18 +180,20 @@ def _recompress(
     predicted = model.predict(features(info, pixels), settings.target)
     bounds = Bounds.of(settings, info)
     candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
+    tables = px.tables_for(candidate.subsampling, settings.target)
     chosen = {
         "quality": candidate.quality,
         "predicted_quality": round(predicted),
         "score": None if candidate.score is None else round(candidate.score, 2),
         "subsampling": None if pixels.mode == "L" else candidate.subsampling,
+        "tables": tables,
     }
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
         return data, Result(
             ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
-    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, extra, candidate.data)
+    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, tables, extra, candidate.data)
     output = px.with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
         detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"

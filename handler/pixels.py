@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageChops, ImageFile, TiffImagePlugin
 
-from handler.probe import DECODE_ERRORS, damaged, frame_count, header_segments, marked_quality
+from handler.probe import DECODE_ERRORS, TABLE_SETS, damaged, frame_count, header_segments, marked_quality
 
 ORIENTATION = 0x0112
 
@@ -238,11 +238,35 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
     return extra, "; ".join(notes)
 
 
+ANNEX_K = "annex-k"
+ROBIDOUX = "robidoux"
+
+ROBIDOUX_BELOW = 90
+"""Below this target, 4:2:0 and greyscale encodings are coded with the Robidoux tables; 4:4:4 ones, and all at 90,
+with libjpeg's (Annex K). Each at its own lowest quality reaching the target, on 80 train pictures, Robidoux's took
+7.7% fewer bytes than libjpeg's in 4:2:0 at 70, 4.8% at 80 and 2.0% at 85, but 1.6% more at 90, and 1-14% more in
+4:4:4 (`python -m bench.tables`, bench/results/train/tables.md). Their median qualities are the same within one
+step in 4:2:0, so the model, trained on libjpeg's, predicts for either."""
+
+
+def tables_for(subsampling: str, target: int) -> str:
+    """The TABLE_SETS name an encoding at `subsampling` aimed at `target` is coded with."""
+    return ROBIDOUX if subsampling != "4:4:4" and target < ROBIDOUX_BELOW else ANNEX_K
+
+
 def encode(
-    pixels: Image.Image, quality: int, subsampling: str, extra: dict[str, object], progressive: bool = False
+    pixels: Image.Image,
+    quality: int,
+    subsampling: str,
+    extra: dict[str, object],
+    progressive: bool = False,
+    tables: str = ANNEX_K,
 ) -> bytes:
-    """Baseline JPEG with optimised Huffman tables, as the oracle uses (progressive on request)."""
-    options = {} if pixels.mode == "L" else {"subsampling": subsampling}
+    """Baseline JPEG with optimised Huffman tables, as the oracle uses (progressive on request), quantised with
+    the base `tables` (a TABLE_SETS name) scaled to `quality` (Pillow scales given tables as libjpeg its own)."""
+    options: dict[str, object] = {} if pixels.mode == "L" else {"subsampling": subsampling}
+    if tables != ANNEX_K:
+        options["qtables"] = [base.astype(int).tolist() for base in TABLE_SETS[tables][: len(pixels.getbands())]]
     # Pillow's JPEG writer falls back to the pixels' own info["comment"]: only `extra` may add one.
     options.update({"comment": b"", **{name: value for name, value in extra.items() if name != APP13}})
     return _with_segments(_encode(pixels, quality, progressive, options), 0xED, extra.get(APP13, ()))
@@ -266,14 +290,16 @@ def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[
             return plain
 
 
-def leaner(pixels: Image.Image, quality: int, subsampling: str, extra: dict[str, object], encoded: bytes) -> bytes:
+def leaner(
+    pixels: Image.Image, quality: int, subsampling: str, tables: str, extra: dict[str, object], encoded: bytes
+) -> bytes:
     """`encoded`, or the same pixels coded progressively where that is smaller.
 
     Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
     score, are the same (tests/unit/test_core.py); on the corpus it saved about 3% for one more
     encode (bench/results/quality.md).
     """
-    progressive = encode(pixels, quality, subsampling, extra, progressive=True)
+    progressive = encode(pixels, quality, subsampling, extra, progressive=True, tables=tables)
     return progressive if len(progressive) < len(encoded) else encoded
 
 

@@ -26,6 +26,18 @@ _CHROMA = np.array([
     24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
 ] + [99] * 32, dtype=np.float64)  # fmt: skip
 
+ROBIDOUX = np.array([
+    16, 16, 16, 18, 25, 37, 56, 85, 16, 17, 20, 27, 34, 40, 53, 75,
+    16, 20, 24, 31, 43, 62, 91, 135, 18, 27, 31, 40, 53, 74, 106, 156,
+    25, 34, 43, 53, 69, 94, 131, 189, 37, 40, 62, 74, 94, 124, 169, 238,
+    56, 53, 91, 106, 131, 169, 226, 311, 85, 75, 135, 156, 189, 238, 311, 418,
+], dtype=np.float64)  # fmt: skip
+"""mozjpeg's default base table, by N. Robidoux (from ImageMagick), used for luma and chroma alike."""
+
+TABLE_SETS = {"annex-k": (_LUMA, _CHROMA), "robidoux": (ROBIDOUX, ROBIDOUX)}
+"""The base tables (luma, chroma) an output may be coded with, by the name the record's `tables` gives. Either
+is scaled by quality as libjpeg scales its own."""
+
 SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 
@@ -37,8 +49,9 @@ def libjpeg_table(base: np.ndarray, quality: int) -> np.ndarray:
 
 
 _CANDIDATES = np.arange(1, 101)
-_LUMA_BY_QUALITY = np.stack([libjpeg_table(_LUMA, q) for q in _CANDIDATES])
-_CHROMA_BY_QUALITY = np.stack([libjpeg_table(_CHROMA, q) for q in _CANDIDATES])
+_BY_QUALITY = {name: tuple(np.stack([libjpeg_table(base, q) for q in _CANDIDATES]) for base in bases)
+               for name, bases in TABLE_SETS.items()}
+_LUMA_BY_QUALITY, _CHROMA_BY_QUALITY = _BY_QUALITY["annex-k"]
 
 
 def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> int | None:
@@ -76,10 +89,11 @@ def marked_quality(comment: bytes) -> int | None:
 
 
 def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
-    """Whether the file's quantisation tables are the ones libjpeg writes at `quality` (one for greyscale)."""
-    expected = (_LUMA_BY_QUALITY[quality - 1], _CHROMA_BY_QUALITY[quality - 1])
-    return len(quantization) in (1, 2) and all(
-        np.array_equal(quantization.get(i, ()), table) for i, table in enumerate(expected[: len(quantization)])
+    """Whether the file's quantisation tables are those of `quality` in one of the TABLE_SETS (one table for
+    greyscale)."""
+    return len(quantization) in (1, 2) and any(
+        all(np.array_equal(quantization.get(i, ()), table[quality - 1]) for i, table in enumerate(tables))
+        for tables in (by_quality[: len(quantization)] for by_quality in _BY_QUALITY.values())
     )
 
 

@@ -144,17 +144,20 @@ class Settled:
 
 
 class Sample:
-    """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried."""
+    """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried. Encodings
+    are coded with the tables the target calls for (`pixels.tables_for`)."""
 
-    def __init__(self, image: Image.Image, extra: dict[str, object]) -> None:
+    def __init__(self, image: Image.Image, extra: dict[str, object], target: int) -> None:
         self.image = image
         self._extra = extra
+        self._target = target
         self._reference = Reference(_rgb(image))
         self._tried: dict[tuple[int, str], tuple[float, bytes]] = {}
 
     def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
         if (quality, subsampling) not in self._tried:
-            encoded = px.encode(self.image, quality, subsampling, self._extra)
+            tables = px.tables_for(subsampling, self._target)
+            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=tables)
             score = self._reference.score(_rgb(Image.open(io.BytesIO(encoded))))
             self._tried[quality, subsampling] = (score, encoded)
         return self._tried[quality, subsampling]
@@ -222,17 +225,19 @@ def verified(
     the image itself then encoded at the quality the check settled on."""
     tiles = sample(pixels)
     if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
-        settled = on_sample(Sample(pixels, extra), quality, bounds, settings.target, SURPLUS)
+        settled = on_sample(Sample(pixels, extra, settings.target), quality, bounds, settings.target, SURPLUS)
         return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.score)
-    searched = Sample(tiles, {})
+    searched = Sample(tiles, {}, settings.target)
     settled = on_sample(searched, quality, bounds, settings.target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
     if checked is pixels:
-        return either_confirmed(Sample(pixels, extra), searched, settled, quality, bounds, settings.target)
+        return either_confirmed(Sample(pixels, extra, settings.target), searched, settled, quality, bounds,
+                                settings.target)
     chosen = settled if checked is None else either_confirmed(
-        Sample(checked, {}), searched, settled, quality, bounds, settings.target
+        Sample(checked, {}, settings.target), searched, settled, quality, bounds, settings.target
     )
-    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra)
+    tables = px.tables_for(chosen.subsampling, settings.target)
+    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra, tables=tables)
     return Candidate(data, chosen.quality, chosen.subsampling, chosen.score, sampled=True)
 
 

@@ -66,11 +66,14 @@ def bisected_quality(score: Callable[[int], float], target: float, low: int = LO
 
 
 class Curve:
-    """Encodes `pixels` on demand and scores each quality once against the full-resolution original."""
+    """Encodes `pixels` on demand and scores each quality once against the full-resolution original. The oracle's
+    curves use libjpeg's tables; `bench.tables` compares others."""
 
-    def __init__(self, pixels: Image.Image, subsampling: str, reference: Reference | None = None) -> None:
+    def __init__(self, pixels: Image.Image, subsampling: str, reference: Reference | None = None,
+                 tables: str = px.ANNEX_K) -> None:
         self.pixels = pixels
         self.subsampling = subsampling
+        self.tables = tables
         self._reference = reference or Reference(np.asarray(pixels.convert("RGB")))
         self.points: dict[int, tuple[float, int]] = {}
 
@@ -78,7 +81,7 @@ class Curve:
         return {q: score for q, (score, _) in self.points.items()}
 
     def encoded(self, quality: int) -> bytes:
-        return px.encode(self.pixels, quality, self.subsampling, {})
+        return px.encode(self.pixels, quality, self.subsampling, {}, tables=self.tables)
 
     def __call__(self, quality: int) -> float:
         if quality not in self.points:

@@ -45,6 +45,7 @@ def test_an_upload_is_written_to_the_output_bucket_smaller_decodable_and_tagged(
         "outcome": "optimized",
         "reason": result["reason"],
         "quality": str(result["quality"]),
+        "tables": result["tables"],
         "target": "80",
         "bpp": f"{8 * len(data) / (640 * 480):.3f}",
         "bytes_in": str(len(data)),

@@ -68,8 +68,8 @@ def test_an_upload_over_the_limit_is_copied_unread_with_the_rejected_tags_metada
     assert got["Body"].read() == data
     assert got["Metadata"] == {"owner": "ana", MARKER: app.model.version}
     assert (got["ContentType"], got["CacheControl"], got["ContentEncoding"]) == ("image/jpeg", "max-age=60", "identity")
-    assert tags(output, "big.jpg") == {"outcome": "rejected", "reason": "too-large", "quality": "", "target": "80",
-                                       "bpp": "", "bytes_in": str(len(data)), "bytes_out": str(len(data)),
+    assert tags(output, "big.jpg") == {"outcome": "rejected", "reason": "too-large", "quality": "", "tables": "",
+                                       "target": "80", "bpp": "", "bytes_in": str(len(data)), "bytes_out": str(len(data)),
                                        "model_version": app.model.version}
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from handler import pixels as px
 from handler import verify
 from handler.core import GREY_NOTE, OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
+from handler.probe import TABLE_SETS, libjpeg_table
 from handler.verify import verified
 from tests.conftest import PHOTOS, colour_detail_between_the_tiles, encoded, grey_photo, photo_like
 
@@ -81,7 +82,7 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     out, result = optimize(data, settings, fixed_model, verified)
     assert (result.outcome, result.reason) == (OPTIMIZED, "verified-on-sample")
     assert Image.open(io.BytesIO(out)).size == pixels.size
-    on_check = verify.Sample(checked, {}).measure(result.quality, result.subsampling)[0]
+    on_check = verify.Sample(checked, {}, settings.target).measure(result.quality, result.subsampling)[0]
     assert on_check >= settings.target and round(on_check, 2) == result.score
 
 
@@ -92,7 +93,7 @@ def test_colour_detail_the_mosaic_missed_is_kept_with_full_chroma(settings, fixe
     data = encoded(image, "PNG")
     out, result = optimize(data, replace(settings, target=target), fixed_model, verified)
     assert (result.outcome, result.reason, result.subsampling) == (OPTIMIZED, "verified", "4:4:4")
-    whole = verify.Sample(image, {})
+    whole = verify.Sample(image, {}, target)
     assert whole.measure(result.quality, "4:4:4")[0] >= target > whole.measure(95, "4:2:0")[0]
     assert len(out) < len(data)
 
@@ -100,7 +101,8 @@ def test_colour_detail_the_mosaic_missed_is_kept_with_full_chroma(settings, fixe
 def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model):
     _, result = optimize(encoded(photo_like(), quality=97), settings, fixed_model, encode_predicted)
     tags = result.tags()
-    assert set(tags) == {"outcome", "reason", "quality", "target", "bpp", "bytes_in", "bytes_out", "model_version"}
+    assert set(tags) == {"outcome", "reason", "quality", "tables", "target", "bpp", "bytes_in", "bytes_out",
+                         "model_version"}
     assert tags["model_version"] == "test-fixed-80" and tags["quality"] == str(result.quality)
     assert len(tags) <= 10
 
@@ -127,7 +129,7 @@ def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pi
     for image, progressive_wins in ((photo, True), (smooth, False)):
         for subsampling in ("4:2:0", "4:4:4"):
             baseline = px.encode(image, 75, subsampling, {})
-            chosen = px.leaner(image, 75, subsampling, {}, baseline)
+            chosen = px.leaner(image, 75, subsampling, "annex-k", {}, baseline)
             assert (chosen != baseline) is progressive_wins and len(chosen) <= len(baseline)
             decoded = (np.asarray(Image.open(io.BytesIO(data))) for data in (chosen, baseline))
             assert np.array_equal(*decoded)
@@ -146,11 +148,11 @@ def test_a_grey_picture_stored_as_colour_is_written_as_a_smaller_greyscale_jpeg(
     assert result.outcome == OPTIMIZED and GREY_NOTE in result.detail and result.subsampling is None
     output = Image.open(io.BytesIO(out))
     assert output.mode == "L"
-    as_colour = px.leaner(rgb, result.quality, "4:2:0", {}, px.encode(rgb, result.quality, "4:2:0", {}))
+    colour = px.encode(rgb, result.quality, "4:2:0", {}, tables=result.tables)
+    as_colour = px.leaner(rgb, result.quality, "4:2:0", result.tables, {}, colour)
     assert len(out) < len(as_colour), "one plane costs less than three"
     # the same pixels as the colour encoding at that quality, so the verified score holds for either
-    colour = np.asarray(Image.open(io.BytesIO(as_colour)))
-    assert np.array_equal(np.asarray(output.convert("RGB")), colour)
+    assert np.array_equal(np.asarray(output.convert("RGB")), np.asarray(Image.open(io.BytesIO(as_colour))))
 
 
 def test_one_coloured_pixel_keeps_a_picture_in_colour(settings, fixed_model):
@@ -159,3 +161,14 @@ def test_one_coloured_pixel_keeps_a_picture_in_colour(settings, fixed_model):
     out, result = optimize(encoded(Image.fromarray(values), "PNG"), settings, fixed_model, verified)
     assert result.outcome == OPTIMIZED and GREY_NOTE not in result.detail
     assert Image.open(io.BytesIO(out)).mode == "RGB"
+
+
+
+@pytest.mark.parametrize(("target", "tables"), [(80, "robidoux"), (90, "annex-k")])
+def test_the_output_is_quantised_with_the_tables_its_record_names(settings, fixed_model, target, tables):
+    data = (PHOTOS / "HP_PhotoSmart_735.png").read_bytes()
+    out, result = optimize(data, replace(settings, target=target), fixed_model, verified)
+    assert result.outcome == OPTIMIZED and result.tables == result.tags()["tables"] == tables
+    written = Image.open(io.BytesIO(out)).quantization
+    expected = [libjpeg_table(base, result.quality) for base in TABLE_SETS[tables]]
+    assert all(np.array_equal(written[i], table) for i, table in enumerate(expected))
