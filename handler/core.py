@@ -77,6 +77,8 @@ class Candidate:
     data: bytes
     quality: int
     subsampling: str
+    tables: str
+    """The quantisation tables `quality` scales (a pixels.TABLE_SETS name)."""
     score: float | None
     sampled: bool = False
     """The score is of a sample of the image, not of all of it (photos over verify.CONFIRM_MAX_PIXELS)."""
@@ -105,9 +107,9 @@ Chooser = Callable[[Image.Image, int, Bounds, Settings, dict[str, object]], Cand
 def encode_predicted(
     pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
 ) -> Candidate:
-    """One encode at the predicted quality, unchecked: the seed's behaviour."""
-    data = px.encode(pixels, quality, "4:2:0", extra, tables=px.tables_for("4:2:0", settings.target))
-    return Candidate(data, quality, "4:2:0", None)
+    """One encode at the predicted quality, unchecked: the seed's behaviour. It is coded with libjpeg's tables,
+    those of the labels the model learnt: at an unchecked quality, other tables would be a guess on a guess."""
+    return Candidate(px.encode(pixels, quality, "4:2:0", extra), quality, "4:2:0", px.ANNEX_K, None)
 
 
 SERVED_AS = {"MPO": "JPEG"}
@@ -180,20 +182,19 @@ def _recompress(
     predicted = model.predict(features(info, pixels), settings.target)
     bounds = Bounds.of(settings, info)
     candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
-    tables = px.tables_for(candidate.subsampling, settings.target)
     chosen = {
         "quality": candidate.quality,
         "predicted_quality": round(predicted),
         "score": None if candidate.score is None else round(candidate.score, 2),
         "subsampling": None if pixels.mode == "L" else candidate.subsampling,
-        "tables": tables,
+        "tables": candidate.tables,
     }
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
         return data, Result(
             ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
         )
-    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, tables, extra, candidate.data)
+    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, candidate.tables, extra, candidate.data)
     output = px.with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
         detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"

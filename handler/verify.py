@@ -137,6 +137,7 @@ class Settled:
     """Where a walk ended for one subsampling: the quality, its score and its encoding."""
 
     subsampling: str
+    tables: str
     quality: int
     score: float
     encoded: bytes
@@ -156,8 +157,7 @@ class Sample:
 
     def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
         if (quality, subsampling) not in self._tried:
-            tables = px.tables_for(subsampling, self._target)
-            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=tables)
+            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=self.tables(subsampling))
             score = self._reference.score(_rgb(Image.open(io.BytesIO(encoded))))
             self._tried[quality, subsampling] = (score, encoded)
         return self._tried[quality, subsampling]
@@ -165,7 +165,10 @@ class Sample:
     def settle(self, subsampling: str, start: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
         quality = walk(lambda q: self.measure(q, subsampling)[0], start, bounds, goal, enough)
         score, encoded = self.measure(quality, subsampling)
-        return Settled(subsampling, quality, score, encoded, score >= goal)
+        return Settled(subsampling, self.tables(subsampling), quality, score, encoded, score >= goal)
+
+    def tables(self, subsampling: str) -> str:
+        return px.tables_for(subsampling, self._target)
 
 
 def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: float, enough: float = 0.0) -> int:
@@ -226,7 +229,7 @@ def verified(
     tiles = sample(pixels)
     if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
         settled = on_sample(Sample(pixels, extra, settings.target), quality, bounds, settings.target, SURPLUS)
-        return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.score)
+        return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.tables, settled.score)
     searched = Sample(tiles, {}, settings.target)
     settled = on_sample(searched, quality, bounds, settings.target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
@@ -236,9 +239,8 @@ def verified(
     chosen = settled if checked is None else either_confirmed(
         Sample(checked, {}, settings.target), searched, settled, quality, bounds, settings.target
     )
-    tables = px.tables_for(chosen.subsampling, settings.target)
-    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra, tables=tables)
-    return Candidate(data, chosen.quality, chosen.subsampling, chosen.score, sampled=True)
+    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra, tables=chosen.tables)
+    return Candidate(data, chosen.quality, chosen.subsampling, chosen.tables, chosen.score, sampled=True)
 
 
 def either_confirmed(
@@ -273,7 +275,7 @@ def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, t
     for attempt in range(1, MAX_ENCODES + 1):
         score, encoded = whole.measure(quality, subsampling)
         if score >= target:
-            passing, kept = (quality, score), Candidate(encoded, quality, subsampling, score)
+            passing, kept = (quality, score), Candidate(encoded, quality, subsampling, whole.tables(subsampling), score)
             if score < target + SURPLUS:
                 break
         else:
@@ -288,7 +290,7 @@ def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, t
             quality = mosaic.settle(subsampling, open_range.clamp(quality), open_range, goal, SAMPLE_SURPLUS).quality
         if passing is None and attempt == MAX_ENCODES - 1:
             quality = bounds.high
-    return kept or Candidate(encoded, quality, subsampling, score)
+    return kept or Candidate(encoded, quality, subsampling, whole.tables(subsampling), score)
 
 
 def interpolate(low: tuple[int, float], high: tuple[int, float], goal: float) -> int:

@@ -164,10 +164,14 @@ def test_one_coloured_pixel_keeps_a_picture_in_colour(settings, fixed_model):
 
 
 
-@pytest.mark.parametrize(("target", "tables"), [(80, "robidoux"), (90, "annex-k")])
-def test_the_output_is_quantised_with_the_tables_its_record_names(settings, fixed_model, target, tables):
+@pytest.mark.parametrize(
+    ("target", "choose", "tables"),
+    [(80, verified, "robidoux"), (90, verified, "annex-k"), (80, encode_predicted, "annex-k")],
+)
+def test_the_output_is_quantised_with_the_tables_its_record_names(settings, fixed_model, target, choose, tables):
+    """Verified 4:2:0 below 90: Robidoux's tables; at 90, or unchecked (the model's labels are libjpeg's): libjpeg's."""
     data = (PHOTOS / "HP_PhotoSmart_735.png").read_bytes()
-    out, result = optimize(data, replace(settings, target=target), fixed_model, verified)
+    out, result = optimize(data, replace(settings, target=target), fixed_model, choose)
     assert result.outcome == OPTIMIZED and result.tables == result.tags()["tables"] == tables
     written = Image.open(io.BytesIO(out)).quantization
     expected = [libjpeg_table(base, result.quality) for base in TABLE_SETS[tables]]

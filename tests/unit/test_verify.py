@@ -20,6 +20,7 @@ class Scripted(Sample):
 
     def __init__(self, score: Callable[[int], float]) -> None:
         self._score = score
+        self._target = TARGET
         self.asked: list[int] = []
 
     def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
