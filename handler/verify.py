@@ -44,7 +44,7 @@ too, as where 4:2:0 fails."""
 SAMPLE_MARGIN = 1.0
 """The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
 the confirmation on the whole image usually passes at once. A margin of 2 with a SURPLUS of 3 spares
-more second whole-image scores, but cost 1.8-3.1% more bytes for 1.08-1.29x the speed (`make tune`)."""
+more second whole-image scores, but cost 1.8-3.8% more bytes for 1.02-1.19x the speed (`make tune`)."""
 
 CONFIRM_MAX_PIXELS = 25_000_000
 """The largest confirmation: the whole image up to this size (24 MP photos are below it), else a mosaic of
@@ -153,22 +153,23 @@ class Sample:
         self._extra = extra
         self._target = target
         self._reference = Reference(_rgb(image))
-        self._tried: dict[tuple[int, str], tuple[float, bytes]] = {}
+        self._tried: dict[tuple[int, str, str], tuple[float, bytes]] = {}
 
-    def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
-        if (quality, subsampling) not in self._tried:
-            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=self.tables(subsampling))
+    def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
+        if (quality, subsampling, tables) not in self._tried:
+            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=tables)
             score = self._reference.score(_rgb(Image.open(io.BytesIO(encoded))))
-            self._tried[quality, subsampling] = (score, encoded)
-        return self._tried[quality, subsampling]
+            self._tried[quality, subsampling, tables] = (score, encoded)
+        return self._tried[quality, subsampling, tables]
 
-    def settle(self, subsampling: str, start: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
-        quality = walk(lambda q: self.measure(q, subsampling)[0], start, bounds, goal, enough)
-        score, encoded = self.measure(quality, subsampling)
-        return Settled(subsampling, self.tables(subsampling), quality, score, encoded, score >= goal)
-
-    def tables(self, subsampling: str) -> str:
-        return px.tables_for(subsampling, self._target)
+    def settle(
+        self, subsampling: str, start: int, bounds: Bounds, goal: float, enough: float = 0.0, tables: str = ""
+    ) -> Settled:
+        """The walk for one subsampling, coded with `tables` (by default those the target calls for)."""
+        tables = tables or px.tables_for(subsampling, self._target)
+        quality = walk(lambda q: self.measure(q, subsampling, tables)[0], start, bounds, goal, enough)
+        score, encoded = self.measure(quality, subsampling, tables)
+        return Settled(subsampling, tables, quality, score, encoded, score >= goal)
 
 
 def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: float, enough: float = 0.0) -> int:
@@ -208,14 +209,25 @@ def walk(score: Callable[[int], float], start: int, bounds: Bounds, target: floa
 
 
 def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: float = 0.0) -> Settled:
-    """The lowest passing quality on the sample (see `walk` for `enough`): 4:2:0 first; 4:4:4 as well
-    where chroma detail matters (the high presets, or when 4:2:0 cannot reach the goal by SUBSAMPLED_MAX).
-    The smaller passing one wins."""
-    subsampled = tiles.settle("4:2:0", quality, bounds, goal, enough)
-    options = [subsampled]
-    held_back = not subsampled.passes or subsampled.quality > SUBSAMPLED_MAX
+    """The lowest passing quality on the sample (see `walk` for `enough`): 4:2:0 first, and with libjpeg's
+    tables too where the target's tables cannot reach the goal; 4:4:4 as well where chroma detail matters
+    (the high presets, or when 4:2:0 cannot reach the goal by SUBSAMPLED_MAX). The smallest passing one wins.
+
+    libjpeg's tables rescue a JPEG whose own quality caps the search (bounds.high): re-encoded with its own
+    tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
+    requantise every block and can miss the target at every quality the cap allows."""
+    subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
+    if not subsampled[0].passes and subsampled[0].tables != px.ANNEX_K:
+        subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, px.ANNEX_K))
+    best = _best(subsampled)
+    held_back = not best.passes or best.quality > SUBSAMPLED_MAX
     if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or held_back):
-        options.append(tiles.settle("4:4:4", quality, bounds, goal, enough))
+        best = _best([best, tiles.settle("4:4:4", quality, bounds, goal, enough)])
+    return best
+
+
+def _best(options: list[Settled]) -> Settled:
+    """The smallest passing option, else the one scoring highest."""
     passing = [o for o in options if o.passes]
     return min(passing, key=lambda o: len(o.encoded)) if passing else max(options, key=lambda o: o.score)
 
@@ -246,14 +258,20 @@ def verified(
 def either_confirmed(
     whole: Sample, mosaic: Sample, settled: Settled, start: int, bounds: Bounds, target: float
 ) -> Candidate:
-    """`confirmed`, and where the whole image cannot reach the target in 4:2:0 though the mosaic did, the
-    same in 4:4:4: fine colour detail that the tiles missed (coloured text or lines between them) is
-    what halving the chroma destroys. Of two failures, the one scoring higher is returned."""
+    """`confirmed`, and where the whole image cannot reach the target though the mosaic did, the same with
+    libjpeg's tables (see `on_sample`), then in 4:4:4: fine colour detail that the tiles missed (coloured
+    text or lines between them) is what halving the chroma destroys. Of failures, the one scoring highest
+    is returned."""
     candidate = confirmed(whole, mosaic, settled, bounds, target)
-    if candidate.score >= target or settled.subsampling == "4:4:4" or whole.image.mode != "RGB":
-        return candidate
-    full_chroma = mosaic.settle("4:4:4", start, bounds, target + SAMPLE_MARGIN)
-    return max(candidate, confirmed(whole, mosaic, full_chroma, bounds, target), key=lambda c: c.score)
+    others = [("4:2:0", px.ANNEX_K)] if settled.tables != px.ANNEX_K else []
+    if settled.subsampling != "4:4:4" and whole.image.mode == "RGB":
+        others.append(("4:4:4", ""))
+    for subsampling, tables in others:
+        if candidate.score >= target:
+            break
+        retry = mosaic.settle(subsampling, start, bounds, target + SAMPLE_MARGIN, tables=tables)
+        candidate = max(candidate, confirmed(whole, mosaic, retry, bounds, target), key=lambda c: c.score)
+    return candidate
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:
@@ -268,14 +286,14 @@ def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, t
     much as the whole mosaic walk. Without a pass, the last try is the highest allowed quality, so
     that an unreachable target is told apart from an exhausted budget.
     """
-    subsampling, quality = settled.subsampling, settled.quality
+    subsampling, tables, quality = settled.subsampling, settled.tables, settled.quality
     failing: tuple[int, float] | None = None  # whole-image (quality, score) closest below the target
     passing: tuple[int, float] | None = None  # and closest above it
     kept: Candidate | None = None
     for attempt in range(1, MAX_ENCODES + 1):
-        score, encoded = whole.measure(quality, subsampling)
+        score, encoded = whole.measure(quality, subsampling, tables)
         if score >= target:
-            passing, kept = (quality, score), Candidate(encoded, quality, subsampling, whole.tables(subsampling), score)
+            passing, kept = (quality, score), Candidate(encoded, quality, subsampling, tables, score)
             if score < target + SURPLUS:
                 break
         else:
@@ -286,11 +304,12 @@ def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, t
         if failing and passing:
             quality = interpolate(failing, passing, target + SAMPLE_MARGIN)
         else:
-            goal = target + mosaic.measure(quality, subsampling)[0] - score + SAMPLE_MARGIN
-            quality = mosaic.settle(subsampling, open_range.clamp(quality), open_range, goal, SAMPLE_SURPLUS).quality
+            goal = target + mosaic.measure(quality, subsampling, tables)[0] - score + SAMPLE_MARGIN
+            start = open_range.clamp(quality)
+            quality = mosaic.settle(subsampling, start, open_range, goal, SAMPLE_SURPLUS, tables).quality
         if passing is None and attempt == MAX_ENCODES - 1:
             quality = bounds.high
-    return kept or Candidate(encoded, quality, subsampling, whole.tables(subsampling), score)
+    return kept or Candidate(encoded, quality, subsampling, tables, score)
 
 
 def interpolate(low: tuple[int, float], high: tuple[int, float], goal: float) -> int:

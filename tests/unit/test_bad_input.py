@@ -355,8 +355,8 @@ def test_an_image_under_64_pixels_gets_an_outcome_and_never_a_larger_output(sett
 def test_an_image_too_small_for_ssimulacra2_is_scored_so_that_heavy_damage_counts():
     """handler.ssim2 scores anything under 8 px on a side 100; the verifier must not take that as a pass."""
     sample = Sample(photo_like(7, 5, seed=3), {}, 80)
-    damaged, _ = sample.measure(10, "4:2:0")
-    faithful, _ = sample.measure(95, "4:4:4")
+    damaged, _ = sample.measure(10, "4:2:0", "annex-k")
+    faithful, _ = sample.measure(95, "4:4:4", "annex-k")
     assert damaged < 90 < faithful
 
 

@@ -13,6 +13,7 @@ from handler import pixels as px
 from handler import verify
 from handler.core import GREY_NOTE, OPTIMIZED, ORIGINAL_KEPT, REJECTED, encode_predicted, optimize
 from handler.probe import TABLE_SETS, libjpeg_table
+from handler.ssim2 import score
 from handler.verify import verified
 from tests.conftest import PHOTOS, colour_detail_between_the_tiles, encoded, grey_photo, photo_like
 
@@ -82,7 +83,7 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     out, result = optimize(data, settings, fixed_model, verified)
     assert (result.outcome, result.reason) == (OPTIMIZED, "verified-on-sample")
     assert Image.open(io.BytesIO(out)).size == pixels.size
-    on_check = verify.Sample(checked, {}, settings.target).measure(result.quality, result.subsampling)[0]
+    on_check = verify.Sample(checked, {}, settings.target).measure(result.quality, result.subsampling, result.tables)[0]
     assert on_check >= settings.target and round(on_check, 2) == result.score
 
 
@@ -94,7 +95,8 @@ def test_colour_detail_the_mosaic_missed_is_kept_with_full_chroma(settings, fixe
     out, result = optimize(data, replace(settings, target=target), fixed_model, verified)
     assert (result.outcome, result.reason, result.subsampling) == (OPTIMIZED, "verified", "4:4:4")
     whole = verify.Sample(image, {}, target)
-    assert whole.measure(result.quality, "4:4:4")[0] >= target > whole.measure(95, "4:2:0")[0]
+    in_full, halved = whole.measure(result.quality, "4:4:4", result.tables), whole.measure(95, "4:2:0", "annex-k")
+    assert in_full[0] >= target > halved[0]
     assert len(out) < len(data)
 
 
@@ -176,3 +178,16 @@ def test_the_output_is_quantised_with_the_tables_its_record_names(settings, fixe
     written = Image.open(io.BytesIO(out)).quantization
     expected = [libjpeg_table(base, result.quality) for base in TABLE_SETS[tables]]
     assert all(np.array_equal(written[i], table) for i, table in enumerate(expected))
+
+
+@pytest.mark.parametrize("pixels", [photo_like(512, 384), Image.open(PHOTOS / "Kodak_DC240.jpg").convert("RGB")])
+def test_a_jpeg_capped_at_its_own_quality_is_re_encoded_with_libjpegs_tables(settings, fixed_model, pixels):
+    """Saved at 50 by libjpeg, the search cannot go above 50: Robidoux's tables requantise every block and miss
+    the target there, libjpeg's keep the source's coefficients (the whole image, or the mosaic of a larger one)."""
+    data = encoded(pixels, quality=50)
+    source = Image.open(io.BytesIO(data)).convert("RGB")
+    robidoux = px.encode(source, 50, "4:2:0", {}, tables="robidoux")
+    assert score(np.asarray(source), np.asarray(Image.open(io.BytesIO(robidoux)).convert("RGB"))) < settings.target
+    out, result = optimize(data, settings, fixed_model, verified)
+    assert (result.outcome, result.tables, result.subsampling) == (OPTIMIZED, "annex-k", "4:2:0")
+    assert result.quality <= 50 and len(out) < len(data)

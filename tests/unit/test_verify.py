@@ -23,7 +23,7 @@ class Scripted(Sample):
         self._target = TARGET
         self.asked: list[int] = []
 
-    def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
+    def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         self.asked.append(quality)
         return self._score(quality), f"q{quality}".encode()
 
@@ -119,7 +119,7 @@ class TwoChromas(Scripted):
         self._slope = (TARGET - 1) / subsampled_pass
         self.asked_subsampling: set[str] = set()
 
-    def measure(self, quality: int, subsampling: str) -> tuple[float, bytes]:
+    def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         self.asked_subsampling.add(subsampling)
         if subsampling == "4:4:4":
             return whole_score(quality), b"x" * (3 * quality)
