@@ -163,7 +163,7 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
 
 RESERVE_MS = 30_000
 """No object is started with less than this left before the function's timeout. The slowest image
-measured, a 49 MP picture that takes the verifier's longest path, took 9.7-22.2 s on one core in five runs
+measured, a 49 MP picture that takes the verifier's longest path, took 9.7-22.2 s on one core in six runs
 (bench/results/runtime.md), so what is started also finishes."""
 
 

@@ -44,7 +44,7 @@ too, as where 4:2:0 fails."""
 SAMPLE_MARGIN = 1.0
 """The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
 the confirmation on the whole image usually passes at once. A margin of 2 with a SURPLUS of 3 spares
-more second whole-image scores, but cost 1.8-3.8% more bytes for 1.02-1.19x the speed (`make tune`)."""
+more second whole-image scores, but cost 1.8-3.8% more bytes for 1.02-1.20x the speed (`make tune`)."""
 
 CONFIRM_MAX_PIXELS = 25_000_000
 """The largest confirmation: the whole image up to this size (24 MP photos are below it), else a mosaic of
