@@ -8,7 +8,16 @@ import struct
 import numpy as np
 from PIL import Image, ImageChops, ImageFile, TiffImagePlugin
 
-from handler.probe import DECODE_ERRORS, TABLE_SETS, damaged, frame_count, header_segments, marked_quality
+from handler.probe import (
+    ANNEX_K,
+    DECODE_ERRORS,
+    ROBIDOUX,
+    TABLE_SETS,
+    damaged,
+    frame_count,
+    header_segments,
+    marked_quality,
+)
 
 ORIENTATION = 0x0112
 
@@ -237,9 +246,6 @@ def metadata(image: Image.Image, keep: str) -> tuple[dict[str, object], str]:
         extra.update(_orientation_only(exif))
     return extra, "; ".join(notes)
 
-
-ANNEX_K = "annex-k"
-ROBIDOUX = "robidoux"
 
 ROBIDOUX_BELOW = 90
 """Below this target, 4:2:0 and greyscale encodings are coded with the Robidoux tables; 4:4:4 ones, and all at 90,

@@ -26,7 +26,7 @@ _CHROMA = np.array([
     24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
 ] + [99] * 32, dtype=np.float64)  # fmt: skip
 
-ROBIDOUX = np.array([
+_ROBIDOUX = np.array([
     16, 16, 16, 18, 25, 37, 56, 85, 16, 17, 20, 27, 34, 40, 53, 75,
     16, 20, 24, 31, 43, 62, 91, 135, 18, 27, 31, 40, 53, 74, 106, 156,
     25, 34, 43, 53, 69, 94, 131, 189, 37, 40, 62, 74, 94, 124, 169, 238,
@@ -34,7 +34,8 @@ ROBIDOUX = np.array([
 ], dtype=np.float64)  # fmt: skip
 """mozjpeg's default base table, by N. Robidoux (from ImageMagick), used for luma and chroma alike."""
 
-TABLE_SETS = {"annex-k": (_LUMA, _CHROMA), "robidoux": (ROBIDOUX, ROBIDOUX)}
+ANNEX_K, ROBIDOUX = "annex-k", "robidoux"
+TABLE_SETS = {ANNEX_K: (_LUMA, _CHROMA), ROBIDOUX: (_ROBIDOUX, _ROBIDOUX)}
 """The base tables (luma, chroma) an output may be coded with, by the name the record's `tables` gives. Either
 is scaled by quality as libjpeg scales its own."""
 
@@ -51,7 +52,7 @@ def libjpeg_table(base: np.ndarray, quality: int) -> np.ndarray:
 _CANDIDATES = np.arange(1, 101)
 _BY_QUALITY = {name: tuple(np.stack([libjpeg_table(base, q) for q in _CANDIDATES]) for base in bases)
                for name, bases in TABLE_SETS.items()}
-_LUMA_BY_QUALITY, _CHROMA_BY_QUALITY = _BY_QUALITY["annex-k"]
+_LUMA_BY_QUALITY, _CHROMA_BY_QUALITY = _BY_QUALITY[ANNEX_K]
 
 
 def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> int | None:

@@ -145,8 +145,8 @@ class Settled:
 
 
 class Sample:
-    """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried. Encodings
-    are coded with the tables the target calls for (`pixels.tables_for`)."""
+    """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried. Walks are
+    coded with the tables the target calls for (`pixels.tables_for`) unless told otherwise."""
 
     def __init__(self, image: Image.Image, extra: dict[str, object], target: int) -> None:
         self.image = image
