@@ -78,7 +78,7 @@ class Candidate:
     quality: int
     subsampling: str
     tables: str
-    """The quantisation tables `quality` scales (a pixels.TABLE_SETS name)."""
+    """The quantisation tables `quality` scales (a probe.TABLE_SETS name)."""
     score: float | None
     sampled: bool = False
     """The score is of a sample of the image, not of all of it (photos over verify.CONFIRM_MAX_PIXELS)."""

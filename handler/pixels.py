@@ -256,7 +256,7 @@ step in 4:2:0, so the model, trained on libjpeg's, predicts for either."""
 
 
 def tables_for(subsampling: str, target: int) -> str:
-    """The TABLE_SETS name an encoding at `subsampling` aimed at `target` is coded with."""
+    """The TABLE_SETS name (handler.probe) an encoding at `subsampling` aimed at `target` is coded with."""
     return ROBIDOUX if subsampling != "4:4:4" and target < ROBIDOUX_BELOW else ANNEX_K
 
 

@@ -92,9 +92,10 @@ def marked_quality(comment: bytes) -> int | None:
 def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
     """Whether the file's quantisation tables are those of `quality` in one of the TABLE_SETS (one table for
     greyscale)."""
-    return len(quantization) in (1, 2) and any(
-        all(np.array_equal(quantization.get(i, ()), table[quality - 1]) for i, table in enumerate(tables))
-        for tables in (by_quality[: len(quantization)] for by_quality in _BY_QUALITY.values())
+    count = len(quantization)
+    return count in (1, 2) and any(
+        all(np.array_equal(quantization.get(i, ()), by_quality[i][quality - 1]) for i in range(count))
+        for by_quality in _BY_QUALITY.values()
     )
 
 
