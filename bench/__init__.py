@@ -12,9 +12,9 @@ def publish(name: str, text: str) -> None:
     """Write one benchmark's markdown into bench/results/ and print it."""
     from pathlib import Path
 
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / name).write_text(text)
+    path = Path(__file__).resolve().parent / "results" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     print(text)
 
 

@@ -13,8 +13,6 @@ on the test split.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import statistics
 from multiprocessing import Pool
@@ -22,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.quality import RESULTS, bisection, oracle, output_score, published, sequential, shipped_model, timed
+from bench import corpus_arguments, publish
+from bench.quality import bisection, oracle, output_score, published, sequential, shipped_model, timed
 from handler import verify
 from handler.config import Settings
 from handler.core import optimize
@@ -96,24 +95,19 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
+    parser = corpus_arguments(__doc__)
     parser.add_argument("--pictures", type=int, default=80, help="how many train pictures (a fixed random draw)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     names = pictures("train")
     random.Random(0).shuffle(names)
-    jobs = [(args.corpus / name, args.corpus) for name in names[: args.pictures]]
+    jobs = [(args.corpus / name, args.corpus) for name in names[: args.limit or args.pictures]]
     with Pool(args.jobs) as pool:
         rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
     pictures_used = len(rows) // (len(VARIANTS) * len(TARGETS))
     lines = ["# Tuning the verifier's sample (train split)", "",
              (f"Command: `make tune` (`python -m bench.sample_tuning --pictures {args.pictures}`): {pictures_used} "
               f"train pictures, {args.jobs} worker processes. Sizes with sequential coding, as the oracle's."), ""]
-    out = RESULTS / "train"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sample-tuning.md").write_text("\n".join(lines + table(rows) + [""]))
-    print("\n".join(lines + table(rows)))
+    publish("train/sample-tuning.md", "\n".join(lines + table(rows) + [""]))
 
 
 if __name__ == "__main__":

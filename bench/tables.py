@@ -50,6 +50,9 @@ def table(rows: list[dict[str, object]]) -> list[str]:
     for target in PRESETS:
         for subsampling in CODINGS:
             group = [r for r in rows if r["target"] == target and r["subsampling"] == subsampling]
+            if not group:  # a quick look (--limit) may hold only greyscale pictures, or none reaching the target
+                lines.append(f"| {target} | {subsampling} | 0 | - | - | - | - |")
+                continue
             ratio = sum(r[px.ROBIDOUX][1] for r in group) / sum(r[px.ANNEX_K][1] for r in group)
             smaller = sum(r[px.ROBIDOUX][1] < r[px.ANNEX_K][1] for r in group)
             medians = [statistics.median(r[tables][0] for r in group) for tables in (px.ANNEX_K, px.ROBIDOUX)]
