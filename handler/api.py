@@ -4,7 +4,8 @@
     POST /optimize  {"key": "..."}   -> service.process_object on the upload bucket; the record as JSON
     GET  /quality?key=...            -> what processing that upload would decide, with nothing written
 
-Each takes `?target=` (70, 80, 85 or 90) for this request instead of the stack's TARGET.
+Each takes `?target=` (70, 80, 85 or 90) for this request instead of the stack's TARGET, or instead of the
+target an upload asks for in its metadata (config.TARGET_METADATA).
 
 Every answer that is not an image is JSON; every error is `{"error": reason, "detail": ...}`.
 """
@@ -170,7 +171,8 @@ def only(fields: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> Non
 
 
 def targeted(app: App, request: Request, allowed: tuple[str, ...]) -> App:
-    """The app at the target the query asks for (`?target=85`, one of the presets), else at the stack's."""
+    """The app at the target the query asks for (`?target=85`, one of the presets), else at the stack's (or at
+    the upload's own, where one is read and asks for one)."""
     only(request.query, (*allowed, "target"), "query")
     if "target" not in request.query:
         return app

@@ -10,6 +10,11 @@ PRESETS = (70, 80, 85, 90)
 """SSIMULACRA2 targets offered: 70 high, 80 very high (default), 85 excellent, 90 visually lossless."""
 
 
+TARGET_METADATA = "optimal-image-target"
+"""The S3 user metadata key (header x-amz-meta-optimal-image-target) by which an upload asks for its own target;
+named after the marker (probe.MARKER) so that it cannot be taken for an uploader's own `target`."""
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value the function cannot run with."""
 
@@ -39,6 +44,8 @@ class Settings:
     upload_bucket: str = ""
     output_bucket: str = ""
     output_prefix: str = ""
+    target_chosen: bool = False
+    """The caller chose `target` for this call (`at_target`): an upload's own TARGET_METADATA then does not apply."""
 
     def __post_init__(self) -> None:
         if self.target not in PRESETS:
@@ -50,11 +57,19 @@ class Settings:
         if self.metadata not in ("keep", "strip"):
             raise ConfigError(f"METADATA={self.metadata!r}: must be 'keep' or 'strip'")
 
-    def at_target(self, value: object) -> Settings:
-        """These settings with another of the PRESETS as the target: a batch job's or an API request's choice."""
+    def at_target(self, value: object, name: str = "target") -> Settings:
+        """These settings with another of the PRESETS as the target: a batch job's or an API request's choice.
+        `name` is where the value came from, for the error."""
         if str(value).strip() not in {str(preset) for preset in PRESETS}:
-            raise ConfigError(f"target={value!r}: must be one of {', '.join(map(str, PRESETS))}")
-        return replace(self, target=int(str(value)))
+            raise ConfigError(f"{name}={value!r}: must be one of {', '.join(map(str, PRESETS))}")
+        return replace(self, target=int(str(value)), target_chosen=True)
+
+    def for_upload(self, metadata: Mapping[str, str]) -> Settings:
+        """These settings at the target an upload asks for in its S3 user metadata (TARGET_METADATA), unless the
+        caller chose one: the uploader picks the preset per object, an API request or batch job overrides it."""
+        if self.target_chosen or TARGET_METADATA not in metadata:
+            return self
+        return self.at_target(metadata[TARGET_METADATA], f"x-amz-meta-{TARGET_METADATA}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -117,11 +117,15 @@ SERVED_AS = {"MPO": "JPEG"}
 a multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is image/jpeg to every reader, not image/mpo."""
 
 
+def rejected(reason: str, detail: str, size: int, settings: Settings, model: Model) -> Result:
+    """The record of an input of `size` bytes refused before it was looked at, and published as it came."""
+    return Result(REJECTED, reason, detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+
+
 def too_large(size: int, settings: Settings, model: Model) -> Result:
-    """The record of an input over MAX_INPUT_BYTES, which is published as it came. It needs only the size, so
-    a shell that knows the size first (S3's ContentLength) can decide without reading the bytes."""
-    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}"
-    return Result(REJECTED, "too-large", detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+    """The record of an input over MAX_INPUT_BYTES. It needs only the size, so a shell that knows the size
+    first (S3's ContentLength) can decide without reading the bytes."""
+    return rejected("too-large", f"{size} bytes is over the limit of {settings.max_input_bytes}", size, settings, model)
 
 
 def optimize(data: bytes, settings: Settings, model: Model, choose: Chooser = encode_predicted) -> tuple[bytes, Result]:

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, replace
 
 from handler import log
-from handler.config import Settings
-from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize, too_large
+from handler.config import ConfigError, Settings
+from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize, rejected, too_large
 from handler.errors import OptimalImageError, OutOfTime, StorageError
 from handler.model import Model
 from handler.probe import MARKER
@@ -93,14 +93,23 @@ def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched 
     fetched = app.storage.fetch(bucket, key, settings.max_input_bytes)
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
-    if fetched.data is None:
-        data, result = b"", unread(fetched.size, settings, app.model)
-    else:
-        data, result = optimize(fetched.data, settings, app.model, app.choose)
+    data, result = _outcome(app, fetched)
     result = replace(result, content_type=published_type(result, fetched.content_type))
     where = output_key(settings, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
     dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
+
+
+def _outcome(app: App, fetched: Fetched) -> tuple[bytes, Result]:
+    """The bytes to publish and the record, at the target the upload asks for in its metadata, if any
+    (Settings.for_upload). A target it asks for that is not a preset rejects it, as bad input does."""
+    try:
+        settings = app.settings.for_upload(fetched.metadata)
+    except ConfigError as exc:
+        return fetched.data or b"", rejected("bad-target", str(exc), fetched.size, app.settings, app.model)
+    if fetched.data is None:
+        return b"", unread(fetched.size, settings, app.model)
+    return optimize(fetched.data, settings, app.model, app.choose)
 
 
 def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:

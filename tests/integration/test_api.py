@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from handler import api
+from handler.config import TARGET_METADATA
 from tests.conftest import PHOTOS, encoded, photo_like, unreachable
 from tests.integration.test_s3_event import keeping, multi_picture_jpeg
 
@@ -221,6 +222,15 @@ def test_a_target_that_is_not_a_preset_or_another_query_parameter_is_400(app, qu
     response = api.handle(app, with_query(image_event(encoded(photo_like(), quality=97)), **query))
     body = assert_error(response, 400, reason)
     assert "70, 80, 85, 90" in body["detail"] if reason == "bad-target" else "quality" in body["detail"]
+
+
+def test_an_uploads_own_preset_applies_to_a_key_request_unless_the_query_names_another(app):
+    boto3.client("s3").put_object(Bucket=app.settings.upload_bucket, Key=KEY, Metadata={TARGET_METADATA: "90"},
+                                  Body=(PHOTOS / "Kodak_DC240.jpg").read_bytes())
+    own = api.handle(app, quality_event(key=KEY))
+    asked = api.handle(app, quality_event(key=KEY, target="70"))
+    assert body_of(own)["target"] == 90 and own["headers"]["X-Optimal-Image-Target"] == "90"
+    assert body_of(asked)["target"] == 70 and asked["headers"]["X-Optimal-Image-Target"] == "70"
 
 
 # ------------------------------------------------------------------------------------------ POST /optimize key

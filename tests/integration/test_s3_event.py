@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from handler import s3_event
+from handler.config import TARGET_METADATA
 from handler.probe import MARKER
 from handler.service import App
 from scripts.s3events import put_event, put_record
@@ -69,6 +70,30 @@ def test_the_sources_user_metadata_is_carried_over_with_the_marker(app, buckets)
     s3_event.handle(app, put_event(upload(source, "m.jpg", data, Metadata={"owner": "ana"})))
     metadata = boto3.client("s3").head_object(Bucket=output, Key="m.jpg")["Metadata"]
     assert metadata == {"owner": "ana", MARKER: app.model.version}
+
+
+def test_an_upload_that_asks_for_its_own_preset_in_its_metadata_is_made_and_tagged_at_it(app, buckets):
+    source, output = buckets
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    asked = {TARGET_METADATA: "90"}
+    default, = s3_event.handle(app, put_event(upload(source, "a.jpg", data)))["results"]
+    high, = s3_event.handle(app, put_event(upload(source, "b.jpg", data, Metadata=asked)))["results"]
+    assert (high["outcome"], high["target"]) == ("optimized", 90) and high["score"] >= 90
+    assert high["quality"] > default["quality"] and high["bytes_out"] > default["bytes_out"]
+    assert tags(output, "b.jpg")["target"] == "90" and tags(output, "a.jpg")["target"] == "80"
+    metadata = boto3.client("s3").head_object(Bucket=output, Key="b.jpg")["Metadata"]
+    assert metadata == {**asked, MARKER: app.model.version}
+
+
+def test_an_upload_that_asks_for_a_target_that_is_not_a_preset_is_published_unchanged_and_says_why(app, buckets):
+    source, output = buckets
+    data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
+    record = upload(source, "a.jpg", data, Metadata={TARGET_METADATA: "95"})
+    result, = s3_event.handle(app, put_event(record))["results"]
+    assert (result["outcome"], result["reason"]) == ("rejected", "bad-target")
+    assert "x-amz-meta-optimal-image-target='95'" in result["detail"] and "70, 80, 85, 90" in result["detail"]
+    assert boto3.client("s3").get_object(Bucket=output, Key="a.jpg")["Body"].read() == data
+    assert tags(output, "a.jpg")["reason"] == "bad-target"
 
 
 @pytest.mark.parametrize("key", ["my photo.jpg", "a+b/c d+e.jpg", "fotos/café ñandú 東京.jpg"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.config import PRESETS, ConfigError, Settings
+from handler.config import PRESETS, TARGET_METADATA, ConfigError, Settings
 
 
 def test_an_empty_environment_gives_the_documented_defaults():
@@ -48,3 +48,15 @@ def test_another_preset_can_be_chosen_for_one_job_or_request(preset):
 def test_a_target_that_is_not_a_preset_is_refused_with_the_presets_named(value):
     with pytest.raises(ConfigError, match="70, 80, 85, 90"):
         Settings().at_target(value)
+
+
+def test_an_upload_asks_for_its_own_preset_in_its_metadata_unless_the_caller_chose_one():
+    asked = {TARGET_METADATA: "90"}
+    assert Settings().for_upload(asked).target == 90
+    assert Settings(target=70).for_upload({"target": "90"}).target == 70  # an uploader's own `target` is not ours
+    assert Settings().at_target("85").for_upload(asked).target == 85
+
+
+def test_a_target_an_upload_asks_for_that_is_not_a_preset_is_refused_with_the_header_named():
+    with pytest.raises(ConfigError, match=r"x-amz-meta-optimal-image-target='95': must be one of 70, 80, 85, 90"):
+        Settings().for_upload({TARGET_METADATA: "95"})
