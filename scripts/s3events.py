@@ -1,8 +1,9 @@
-"""S3 ObjectCreated:Put events in the shape AWS delivers them (see events/s3-put.json)."""
+"""S3 ObjectCreated:Put events in the shapes AWS delivers them: straight, or carried by SQS or SNS (see events/)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from urllib.parse import quote_plus
 
 from scripts.s3server import REGION
@@ -37,3 +38,40 @@ def put_record(bucket: str, key: str, size: int, etag: str, sequencer: str = "0A
 
 def put_event(*records: dict) -> dict:
     return {"Records": list(records)}
+
+
+def sqs_record(body: dict | str, message_id: str = "059f36b4-87a3-44ab-83d2-661975830a7d") -> dict:
+    """An SQS record as Lambda's SQS event source delivers it, with `body` (JSON-encoded if not a string)."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
+        "messageAttributes": {},
+        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:optimal-image-uploads",
+        "awsRegion": REGION,
+    }
+
+
+def sns_envelope(message: dict) -> dict:
+    """An SNS notification as SNS sends it on (to SQS without raw delivery; inside Lambda's SNS record)."""
+    return {
+        "Type": "Notification",
+        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+        "TopicArn": f"arn:aws:sns:{REGION}:123456789012:optimal-image-uploads",
+        "Subject": "Amazon S3 Notification",
+        "Message": json.dumps(message),
+        "Timestamp": "1970-01-01T00:00:00.000Z",
+    }
+
+
+def sns_record(message: dict) -> dict:
+    """An SNS record as Lambda's SNS trigger delivers it."""
+    return {
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": f"arn:aws:sns:{REGION}:123456789012:optimal-image-uploads:2bcfbf39",
+        "EventSource": "aws:sns",
+        "Sns": sns_envelope(message),
+    }

@@ -18,7 +18,7 @@ from handler import s3_event
 from handler.config import TARGET_METADATA
 from handler.probe import MARKER
 from handler.service import App
-from scripts.s3events import put_event, put_record
+from scripts.s3events import put_event, put_record, sns_envelope, sns_record, sqs_record
 from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,27 +144,55 @@ def test_an_output_is_never_larger_than_its_input(app, buckets):
     assert boto3.client("s3").head_object(Bucket=output, Key="tiny.png")["ContentType"] == "image/png"
 
 
-def test_the_sample_event_in_events_folder_is_one_the_handler_parses(app):
-    event = json.loads((ROOT / "events" / "s3-put.json").read_text())
-    refs = [s3_event.object_ref(record) for record in event["Records"]]
-    assert len(refs) == 1 and " " in refs[0][1]
+@pytest.mark.parametrize("name", ["s3-put", "sqs-s3-put", "sns-s3-put"])
+def test_the_sample_events_in_events_folder_name_the_same_upload_straight_or_through_sqs_or_sns(name):
+    event = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    refs = [ref for record in event["Records"] for ref in s3_event.object_refs(record)]
+    assert refs == [("optimal-image-upload", "photos/my photo.jpg")]
 
 
-def test_a_record_that_is_not_an_s3_notification_is_answered_and_logged_as_ignored(app, buckets):
-    """S3's notification wrapped by SQS names no object here: it must not vanish without a word."""
-    source, _ = buckets
-    wrapped = {"eventSource": "aws:sqs", "body": json.dumps(put_event(put_record(source, "a.jpg", 10, "etag")))}
+@pytest.mark.parametrize(
+    "wrap",
+    [sqs_record, sns_record, lambda notification: sqs_record(sns_envelope(notification))],
+    ids=["s3-sqs", "s3-sns", "s3-sns-sqs"],
+)
+def test_a_notification_carried_by_sqs_or_sns_is_processed_as_one_sent_straight(app, buckets, wrap):
+    source, output = buckets
+    data = encoded(photo_like(), quality=97)
+    notification = put_event(upload(source, "my photo.jpg", data), upload(source, "b.jpg", data))
+    results = s3_event.handle(app, {"Records": [wrap(notification)]})["results"]
+    assert [(r["key"], r["outcome"]) for r in results] == [("my photo.jpg", "optimized"), ("b.jpg", "optimized")]
+    assert tags(output, "my photo.jpg")["outcome"] == "optimized"
+
+
+def logged_results(app: App, records: list[dict]) -> tuple[list[dict], list[dict]]:
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
     logging.getLogger("optimal-image").addHandler(handler)
     try:
-        (result,) = s3_event.handle(app, {"Records": [wrapped]})["results"]
+        results = s3_event.handle(app, {"Records": records})["results"]
     finally:
         logging.getLogger("optimal-image").removeHandler(handler)
-    assert (result["outcome"], result["reason"]) == ("ignored", "not-an-s3-notification")
-    assert "aws:sqs" in result["detail"]
-    (logged,) = [json.loads(line) for line in lines.getvalue().splitlines()]
-    assert (logged["event"], logged["reason"]) == ("ignored", "not-an-s3-notification")
+    return results, [json.loads(line) for line in lines.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason", "named"),
+    [
+        ({"eventSource": "aws:kinesis", "kinesis": {"data": "e30="}}, "not-an-s3-notification", "aws:kinesis"),
+        (sqs_record({"order": 17}), "not-an-s3-notification", "aws:sqs"),
+        (sqs_record("{not json"), "malformed-message", "aws:sqs"),
+        (sqs_record({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}), "s3-test-event", "aws:sqs"),
+        (sns_record({"Records": [{"eventSource": "aws:dynamodb"}]}), "not-an-s3-notification", "aws:sns"),
+    ],
+    ids=["kinesis", "sqs-other", "sqs-not-json", "s3-test-event", "sns-other"],
+)
+def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignored(app, record, reason, named):
+    """It must not vanish without a word, nor stop the records beside it."""
+    results, logged = logged_results(app, [record, put_record(app.settings.upload_bucket, "never.jpg", 1, "e")])
+    assert (results[0]["outcome"], results[0]["reason"]) == ("ignored", reason) and named in results[0]["detail"]
+    assert (results[1]["outcome"], results[1]["reason"]) == ("failed", "missing-object")
+    assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", reason)
 
 
 HEADERS = {
