@@ -1,5 +1,6 @@
 """Entry point for S3 ObjectCreated notifications: sent straight to the function (template.yaml), or carried by
-SQS or SNS (S3 -> SQS, S3 -> SNS, S3 -> SNS -> SQS), whose messages hold the same notification as JSON.
+SQS or SNS (S3 -> SQS, S3 -> SNS, S3 -> SNS -> SQS), whose messages hold the same notification as JSON; and for
+S3's "Object Created" events from EventBridge, straight or through SQS.
 
 A record that holds no notification (another service's message, S3's test message) names no object: it is
 answered and logged as ignored, never silently dropped.
@@ -30,47 +31,64 @@ class Ignored(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def object_ref(record: dict[str, Any]) -> tuple[str, str] | None:
-    """(bucket, key) of an S3 notification record, None for any other. S3 sends keys URL-encoded, spaces as '+'."""
-    if "s3" not in record:
-        return None
+def object_ref(record: dict[str, Any]) -> tuple[str, str]:
+    """(bucket, key) of an S3 notification record. S3 sends keys URL-encoded, spaces as '+'."""
     return record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
 
 
-def carried(record: dict[str, Any]) -> tuple[str, object]:
-    """The source of a record and the message it carries (None where it is neither SQS's nor SNS's)."""
-    source = record.get("eventSource") or record.get("EventSource") or "an unnamed source"
-    if source == "aws:sqs":
-        return source, record.get("body")
-    if source == "aws:sns":
-        return source, (record.get("Sns") or {}).get("Message")
-    return source, None
+def eventbridge_ref(event: dict[str, Any]) -> tuple[str, str]:
+    """(bucket, key) of S3's "Object Created" event on EventBridge. Raises Ignored for S3's other events
+    (deleted, restored, ...). Its key is the key itself, not URL-encoded as a notification's: AWS's examples
+    show none, and a project that tried keys with '+', '%20' and spaces reports the same
+    (aws-solutions-library-samples/guidance-for-medialake-on-aws, pull request 21); not tried against AWS here."""
+    if event.get("detail-type") != "Object Created":
+        raise Ignored("not-object-created", f"S3's {event.get('detail-type')!r} event: no new object to read")
+    return event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
 
 
 def object_refs(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(bucket, key) of each object a record names: itself an S3 notification record, or an SQS or SNS record
-    whose message is an S3 notification (or, from SNS to SQS without raw delivery, an SNS envelope of one).
-    Raises Ignored where there is none."""
-    if (ref := object_ref(record)) is not None:
-        yield ref
-        return
-    source, message = carried(record)
+    """(bucket, key) of each object a record names: an S3 notification record, S3's EventBridge event, or an
+    SQS or SNS record whose message holds either. Raises Ignored where there is none."""
+    if "s3" in record:
+        yield object_ref(record)
+    elif record.get("source") == "aws.s3":
+        yield eventbridge_ref(record)
+    else:
+        source = record.get("eventSource") or record.get("EventSource") or "an unnamed source"
+        sns = record.get("Sns") if source == "aws:sns" else None
+        yield from message_refs(source, record.get("body") if source == "aws:sqs" else sns and sns.get("Message"))
+
+
+def named_objects(record: object) -> list[tuple[str, str]]:
+    """object_refs, with a record of a known shape that lacks a field it must have also Ignored."""
+    try:
+        return list(object_refs(record))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise Ignored("malformed-record", f"a record that lacks what its shape needs ({exc!r})") from None
+
+
+def message_refs(source: str, message: object) -> Iterator[tuple[str, str]]:
+    """(bucket, key) of each object named in the JSON `message` of an SQS or SNS record: an S3 notification,
+    S3's EventBridge event, or (from SNS to SQS without raw delivery) SNS's envelope of either."""
     if not isinstance(message, str):
         raise Ignored("not-an-s3-notification", f"a record from {source}, not an S3 notification: no object to read")
     try:
         inner = json.loads(message)
     except ValueError:
         raise Ignored("malformed-message", f"a message from {source} that is not JSON: no object to read") from None
-    if isinstance(inner, dict) and inner.get("Type") == "Notification" and "Message" in inner:
-        yield from object_refs({"EventSource": "aws:sns", "Sns": inner})
-        return
-    if isinstance(inner, dict) and inner.get("Event") == "s3:TestEvent":
-        raise Ignored("s3-test-event", f"S3's test message, from {source}, sent when a notification is set up")
-    records = inner.get("Records") if isinstance(inner, dict) else None
-    if not isinstance(records, list) or not all(isinstance(r, dict) and "s3" in r for r in records):
+    if not isinstance(inner, dict):
         raise Ignored("not-an-s3-notification", f"a message from {source} that is not an S3 notification")
-    for inner_record in records:
-        yield from object_refs(inner_record)
+    if inner.get("Type") == "Notification":
+        yield from message_refs("aws:sns", inner.get("Message"))
+    elif inner.get("Event") == "s3:TestEvent":
+        raise Ignored("s3-test-event", f"S3's test message, from {source}, sent when a notification is set up")
+    elif inner.get("source") == "aws.s3":
+        yield eventbridge_ref(inner)
+    elif isinstance(inner.get("Records"), list):
+        for inner_record in inner["Records"]:
+            yield from object_refs(inner_record)
+    else:
+        raise Ignored("not-an-s3-notification", f"a message from {source} that is not an S3 notification")
 
 
 class TransientFailure(RuntimeError):
@@ -89,11 +107,12 @@ def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, A
 
 
 def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    """Every record is tried; one bad record does not stop the others."""
+    """Every record is tried; one bad record does not stop the others. An event without records (EventBridge's)
+    is its own one record."""
     results, transient = [], []
-    for record in event.get("Records", []):
+    for record in event["Records"] if isinstance(event.get("Records"), list) else [event]:
         try:
-            refs = list(object_refs(record))
+            refs = named_objects(record)
         except Ignored as exc:
             log.emit(IGNORED, logging.WARNING, reason=exc.reason, detail=exc.detail)
             results.append({"outcome": IGNORED, "reason": exc.reason, "detail": exc.detail})

@@ -1,4 +1,5 @@
-"""S3 ObjectCreated:Put events in the shapes AWS delivers them: straight, or carried by SQS or SNS (see events/)."""
+"""S3 ObjectCreated events in the shapes AWS delivers them: notifications straight or carried by SQS or SNS,
+and EventBridge events (see events/)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,28 @@ def sns_record(message: dict) -> dict:
         "EventSubscriptionArn": f"arn:aws:sns:{REGION}:123456789012:optimal-image-uploads:2bcfbf39",
         "EventSource": "aws:sns",
         "Sns": sns_envelope(message),
+    }
+
+
+def eventbridge_event(detail_type: str, bucket: str, key: str) -> dict:
+    """S3's event on EventBridge, as a rule delivers it to Lambda or SQS; its key is not URL-encoded."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": detail_type,
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 678, "etag": "0123456789abcdef0123456789abcdef",
+                       "sequencer": "617f08299329d189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
     }

@@ -18,7 +18,7 @@ from handler import s3_event
 from handler.config import TARGET_METADATA
 from handler.probe import MARKER
 from handler.service import App
-from scripts.s3events import put_event, put_record, sns_envelope, sns_record, sqs_record
+from scripts.s3events import eventbridge_event, put_event, put_record, sns_envelope, sns_record, sqs_record
 from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,11 +144,23 @@ def test_an_output_is_never_larger_than_its_input(app, buckets):
     assert boto3.client("s3").head_object(Bucket=output, Key="tiny.png")["ContentType"] == "image/png"
 
 
-@pytest.mark.parametrize("name", ["s3-put", "sqs-s3-put", "sns-s3-put"])
-def test_the_sample_events_in_events_folder_name_the_same_upload_straight_or_through_sqs_or_sns(name):
+@pytest.mark.parametrize("name", ["s3-put", "sqs-s3-put", "sns-s3-put", "eventbridge-s3-put"])
+def test_the_sample_events_in_events_folder_name_the_same_upload_however_it_is_delivered(name):
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
-    refs = [ref for record in event["Records"] for ref in s3_event.object_refs(record)]
+    refs = [ref for record in event.get("Records", [event]) for ref in s3_event.object_refs(record)]
     assert refs == [("optimal-image-upload", "photos/my photo.jpg")]
+
+
+def test_an_eventbridge_object_created_event_is_processed_under_its_key_as_it_is_not_url_encoded(app, buckets):
+    source, output = buckets
+    data = encoded(photo_like(), quality=97)
+    key = "a+b/my photo%20.jpg"
+    boto3.client("s3").put_object(Bucket=source, Key=key, Body=data)
+    for event in (eventbridge_event("Object Created", source, key),
+                  {"Records": [sqs_record(eventbridge_event("Object Created", source, key))]}):
+        (result,) = s3_event.handle(app, event)["results"]
+        assert (result["key"], result["outcome"]) == (key, "optimized")
+    assert tags(output, key)["outcome"] == "optimized"
 
 
 @pytest.mark.parametrize(
@@ -183,9 +195,13 @@ def logged_results(app: App, records: list[dict]) -> tuple[list[dict], list[dict
         (sqs_record({"order": 17}), "not-an-s3-notification", "aws:sqs"),
         (sqs_record("{not json"), "malformed-message", "aws:sqs"),
         (sqs_record({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}), "s3-test-event", "aws:sqs"),
-        (sns_record({"Records": [{"eventSource": "aws:dynamodb"}]}), "not-an-s3-notification", "aws:sns"),
+        (sns_record({"Records": [{"eventSource": "aws:dynamodb"}]}), "not-an-s3-notification", "aws:dynamodb"),
+        (eventbridge_event("Object Deleted", "b", "a.jpg"), "not-object-created", "Object Deleted"),
+        (sqs_record({"Records": [{"s3": {"object": {"key": "a.jpg"}}}]}), "malformed-record", "bucket"),
+        ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}, "malformed-record", "bucket"),
     ],
-    ids=["kinesis", "sqs-other", "sqs-not-json", "s3-test-event", "sns-other"],
+    ids=["kinesis", "sqs-other", "sqs-not-json", "s3-test-event", "sns-other", "eventbridge-deleted",
+         "no-bucket", "eventbridge-no-bucket"],
 )
 def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignored(app, record, reason, named):
     """It must not vanish without a word, nor stop the records beside it."""
