@@ -60,11 +60,15 @@ def object_refs(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def named_objects(record: object) -> list[tuple[str, str]]:
-    """object_refs, with a record of a known shape that lacks a field it must have also Ignored."""
+    """object_refs, with a record of a known shape that lacks a field it must have, or that names no object
+    at all, also Ignored: every record gets an answer."""
     try:
-        return list(object_refs(record))
+        refs = list(object_refs(record))
     except (KeyError, TypeError, AttributeError) as exc:
         raise Ignored("malformed-record", f"a record that lacks what its shape needs ({exc!r})") from None
+    if not refs:
+        raise Ignored("malformed-record", "a record whose message lists no object")
+    return refs
 
 
 def message_refs(source: str, message: object) -> Iterator[tuple[str, str]]:
