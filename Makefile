@@ -14,7 +14,7 @@ help:
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
 	@echo "make test         every test (unit, integration over HTTP, template validation)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
-	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, photos over 25 MP, oracle scan, rounds"
+	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds"
 	@echo "make tune         quantisation tables and the verifier's sample variants on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG inputs through the core (bench/results/fuzz.md)"
@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) -m bench.runtime
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
+	$(PY) -m bench.stages --corpus $(CORPUS)
 	$(PY) -m bench.large --corpus $(CORPUS)
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
