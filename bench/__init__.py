@@ -30,3 +30,26 @@ def corpus_arguments(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="only the first N pictures (a quick look)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     return parser
+
+
+def train_arguments(description: str | None) -> argparse.ArgumentParser:
+    """corpus_arguments with --pictures: the tuning benchmarks (`make tune`) run on a draw of train pictures."""
+    parser = corpus_arguments(description)
+    parser.add_argument("--pictures", type=int, default=80, help="how many train pictures (a fixed random draw)")
+    return parser
+
+
+def on_train_draw(args: argparse.Namespace, measure) -> tuple[list[dict], int]:
+    """The rows `measure` gives for each picture of the draw (called with (path, corpus)), in args.jobs worker
+    processes, and how many pictures were drawn. The draw is fixed (seed 0), so every variant and every run
+    sees the same pictures."""
+    import random
+    from multiprocessing import Pool
+
+    from training.label import pictures
+
+    names = pictures("train")
+    random.Random(0).shuffle(names)
+    jobs = [(args.corpus / name, args.corpus) for name in names[: args.limit or args.pictures]]
+    with Pool(args.jobs) as pool:
+        return [row for found in pool.imap_unordered(measure, jobs) for row in found], len(jobs)

@@ -13,21 +13,18 @@ on the test split.
 
 from __future__ import annotations
 
-import random
 import statistics
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
-from bench import corpus_arguments, publish
+from bench import on_train_draw, publish, train_arguments
 from bench.quality import bisection, oracle, output_score, published, sequential, shipped_model, timed
 from handler import verify
 from handler.config import Settings
 from handler.core import optimize
 from handler.ssim2 import Reference
 from training import corpus
-from training.label import pictures
 
 TARGETS = (70, 80, 85)
 SHIPPED = {name: getattr(verify, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
@@ -95,14 +92,8 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = corpus_arguments(__doc__)
-    parser.add_argument("--pictures", type=int, default=80, help="how many train pictures (a fixed random draw)")
-    args = parser.parse_args(argv)
-    names = pictures("train")
-    random.Random(0).shuffle(names)
-    jobs = [(args.corpus / name, args.corpus) for name in names[: args.limit or args.pictures]]
-    with Pool(args.jobs) as pool:
-        rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
+    args = train_arguments(__doc__).parse_args(argv)
+    rows = on_train_draw(args, measure)[0]
     pictures_used = len(rows) // (len(VARIANTS) * len(TARGETS))
     lines = ["# Tuning the verifier's sample (train split)", "",
              (f"Command: `make tune` (`python -m bench.sample_tuning --pictures {args.pictures}`): {pictures_used} "

@@ -9,19 +9,16 @@ table sets at their own lowest passing qualities, over the pictures where both r
 
 from __future__ import annotations
 
-import random
 import statistics
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
-from bench import corpus_arguments, publish
+from bench import on_train_draw, publish, train_arguments
 from handler import pixels as px
 from handler.config import PRESETS
 from handler.ssim2 import Reference
 from training import corpus
-from training.label import pictures
 from training.oracle import Curve, oracle_quality
 
 CODINGS = ("4:2:0", "4:4:4")
@@ -62,16 +59,10 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = corpus_arguments(__doc__)
-    parser.add_argument("--pictures", type=int, default=80, help="how many train pictures (a fixed random draw)")
-    args = parser.parse_args(argv)
-    names = pictures("train")
-    random.Random(0).shuffle(names)
-    jobs = [(args.corpus / name, args.corpus) for name in names[: args.limit or args.pictures]]
-    with Pool(args.jobs) as pool:
-        rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
+    args = train_arguments(__doc__).parse_args(argv)
+    rows, drawn = on_train_draw(args, measure)
     head = ["# Quantisation tables (train split)", "",
-            f"Command: `make tune` (`python -m bench.tables --pictures {args.pictures}`): {len(jobs)} train pictures, "
+            f"Command: `make tune` (`python -m bench.tables --pictures {args.pictures}`): {drawn} train pictures, "
             f"{args.jobs} worker processes. Bytes of each table set at its own lowest quality reaching the target "
             "(oracle search, whole image, sequential coding, no metadata), over the pictures where both reach it.",
             ""]
