@@ -32,7 +32,12 @@ class Ignored(ValueError):
 
 
 def object_ref(record: dict[str, Any]) -> tuple[str, str]:
-    """(bucket, key) of an S3 notification record. S3 sends keys URL-encoded, spaces as '+'."""
+    """(bucket, key) of an S3 ObjectCreated notification record. S3 sends keys URL-encoded, spaces as '+'.
+    Raises Ignored for S3's other notifications (removed, restored, ...), which a topic or queue shared with
+    other consumers may carry."""
+    event_name = str(record.get("eventName", "ObjectCreated:"))
+    if not event_name.startswith("ObjectCreated:"):
+        raise Ignored("not-object-created", f"S3's {event_name!r} notification: no new object to read")
     return record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
 
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from handler import s3_event
 
 KEYS = ["Records", "s3", "bucket", "name", "object", "key", "eventSource", "EventSource", "body", "Sns", "Message",
-        "Type", "Event", "source", "detail-type", "detail"]
+        "Type", "Event", "source", "detail-type", "detail", "eventName"]
 WORDS = ["aws:sqs", "aws:sns", "aws:s3", "aws.s3", "Notification", "Object Created", "Object Deleted",
-         "s3:TestEvent", "never-uploaded.jpg", "a+b%20c.jpg"]
+         "s3:TestEvent", "ObjectCreated:Put", "ObjectRemoved:Delete", "never-uploaded.jpg", "a+b%20c.jpg"]
 
 scalars = st.none() | st.booleans() | st.integers() | st.sampled_from(WORDS) | st.text(max_size=8)
 

@@ -197,10 +197,12 @@ def logged_results(app: App, records: list[dict]) -> tuple[list[dict], list[dict
         (sqs_record({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}), "s3-test-event", "aws:sqs"),
         (sns_record({"Records": [{"eventSource": "aws:dynamodb"}]}), "not-an-s3-notification", "aws:dynamodb"),
         (eventbridge_event("Object Deleted", "b", "a.jpg"), "not-object-created", "Object Deleted"),
+        (sns_record(put_event({**put_record("b", "a.jpg", 1, "e"), "eventName": "ObjectRemoved:Delete"})),
+         "not-object-created", "ObjectRemoved:Delete"),
         (sqs_record({"Records": [{"s3": {"object": {"key": "a.jpg"}}}]}), "malformed-record", "bucket"),
         ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}, "malformed-record", "bucket"),
     ],
-    ids=["kinesis", "sqs-other", "sqs-not-json", "s3-test-event", "sns-other", "eventbridge-deleted",
+    ids=["kinesis", "sqs-other", "sqs-not-json", "s3-test-event", "sns-other", "eventbridge-deleted", "s3-removed",
          "no-bucket", "eventbridge-no-bucket"],
 )
 def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignored(app, record, reason, named):
