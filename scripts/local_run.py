@@ -2,7 +2,7 @@
 
 Starts a moto S3 server on 127.0.0.1, creates the upload and output buckets, uploads the sample
 photos (or --images DIR), sends the function one S3 ObjectCreated:Put event per upload, shaped as
-AWS sends it, prints what it did, checks the output tags, and stops the server.
+AWS sends it (or, with --via, as SQS, SNS or EventBridge carries it), prints what it did, checks the output tags, and stops the server.
 """
 
 from __future__ import annotations
@@ -17,11 +17,24 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.s3events import put_event, put_record
+from scripts.s3events import eventbridge_event, put_event, put_record, sns_record, sqs_record
 from scripts.s3server import moto_server, point_boto3_at
 
 SAMPLES = ROOT / "tests" / "fixtures" / "photos"
 UPLOAD, OUTPUT = "optimal-image-upload", "optimal-image-output"
+
+
+VIAS = ("s3", "sqs", "sns", "eventbridge")
+
+
+def delivered(via: str, key: str, size: int, etag: str) -> dict:
+    """The event for one upload as `via` delivers it: S3's notification sent straight (as template.yaml wires
+    it) or carried by SQS or SNS, or S3's event on EventBridge."""
+    if via == "eventbridge":
+        return eventbridge_event("Object Created", UPLOAD, key)
+    notification = put_event(put_record(UPLOAD, key, size, etag))
+    carriers = {"sqs": sqs_record, "sns": sns_record}
+    return {"Records": [carriers[via](notification)]} if via in carriers else notification
 
 
 def upload_all(s3, images: Path) -> list[tuple[str, int, str]]:
@@ -55,7 +68,7 @@ def check_tags(s3, result: dict) -> list[str]:
     ]
 
 
-def run(images: Path, target: int | None) -> int:
+def run(images: Path, target: int | None, via: str) -> int:
     with moto_server() as url:
         point_boto3_at(url)
         os.environ.update(UPLOAD_BUCKET=UPLOAD, OUTPUT_BUCKET=OUTPUT)
@@ -71,7 +84,7 @@ def run(images: Path, target: int | None) -> int:
         print(f"{'key':44} {'bpp':>6} {'quality':>7} {'bytes in':>9}    {'bytes out':>9} {'saving':>7}  outcome")
         problems = []
         for key, size, etag in uploads:
-            (result,) = s3_event.lambda_handler(put_event(put_record(UPLOAD, key, size, etag)))["results"]
+            (result,) = s3_event.lambda_handler(delivered(via, key, size, etag))["results"]
             print(row(result))
             problems += check_tags(s3, result) if result.get("output_key") else [f"{key}: no output"]
         total_in = sum(s3.head_object(Bucket=UPLOAD, Key=k)["ContentLength"] for k, _, _ in uploads)
@@ -87,8 +100,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of images to upload")
     parser.add_argument("--target", type=int, choices=(70, 80, 85, 90))
+    parser.add_argument("--via", choices=VIAS, default="s3", help="how each event reaches the function (default s3)")
     args = parser.parse_args()
-    return run(args.images, args.target)
+    return run(args.images, args.target, args.via)
 
 
 if __name__ == "__main__":
