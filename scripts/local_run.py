@@ -2,7 +2,8 @@
 
 Starts a moto S3 server on 127.0.0.1, creates the upload and output buckets, uploads the sample
 photos (or --images DIR), sends the function one S3 ObjectCreated:Put event per upload, shaped as
-AWS sends it (or, with --via, as SQS, SNS or EventBridge carries it), prints what it did, checks the output tags, and stops the server.
+AWS sends it (or, with --via, as SQS, SNS or EventBridge carries it), prints what it did, checks the
+output tags, and stops the server.
 """
 
 from __future__ import annotations
