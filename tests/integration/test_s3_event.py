@@ -76,8 +76,8 @@ def test_an_upload_that_asks_for_its_own_preset_in_its_metadata_is_made_and_tagg
     source, output = buckets
     data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
     asked = {TARGET_METADATA: "90"}
-    default, = s3_event.handle(app, put_event(upload(source, "a.jpg", data)))["results"]
-    high, = s3_event.handle(app, put_event(upload(source, "b.jpg", data, Metadata=asked)))["results"]
+    (default,) = s3_event.handle(app, put_event(upload(source, "a.jpg", data)))["results"]
+    (high,) = s3_event.handle(app, put_event(upload(source, "b.jpg", data, Metadata=asked)))["results"]
     assert (high["outcome"], high["target"]) == ("optimized", 90) and high["score"] >= 90
     assert high["quality"] > default["quality"] and high["bytes_out"] > default["bytes_out"]
     assert tags(output, "b.jpg")["target"] == "90" and tags(output, "a.jpg")["target"] == "80"
@@ -89,7 +89,7 @@ def test_an_upload_that_asks_for_a_target_that_is_not_a_preset_is_published_unch
     source, output = buckets
     data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
     record = upload(source, "a.jpg", data, Metadata={TARGET_METADATA: "95"})
-    result, = s3_event.handle(app, put_event(record))["results"]
+    (result,) = s3_event.handle(app, put_event(record))["results"]
     assert (result["outcome"], result["reason"]) == ("rejected", "bad-target")
     assert "x-amz-meta-optimal-image-target='95'" in result["detail"] and "70, 80, 85, 90" in result["detail"]
     assert boto3.client("s3").get_object(Bucket=output, Key="a.jpg")["Body"].read() == data
