@@ -72,9 +72,14 @@ def is_current(job: Job, since: float) -> bool:
     return job.output.exists() and job.output.stat().st_mtime >= max(job.source.stat().st_mtime, since)
 
 
+NOT_SHAPING_OUTPUTS = ("upload_bucket", "output_bucket", "output_prefix", "target_chosen")
+"""Settings that do not shape an output: where the Lambda functions read and write, and whether a caller chose the
+target (which decides only whether an upload's S3 metadata may change it)."""
+
+
 def output_settings(settings: Settings) -> dict[str, object]:
-    """The settings that shape an output: all but where the Lambda functions read and write."""
-    return {k: v for k, v in asdict(settings).items() if k not in ("upload_bucket", "output_bucket", "output_prefix")}
+    """The settings that shape an output, as the run record keeps them."""
+    return {k: v for k, v in asdict(settings).items() if k not in NOT_SHAPING_OUTPUTS}
 
 
 def settings_since(out: Path, settings: Settings) -> float:

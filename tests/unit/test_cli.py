@@ -143,6 +143,15 @@ def test_a_run_at_another_target_redoes_every_file_and_says_why(tree):
     assert all(Path(r["output"]).stat().st_size == r["bytes_out"] for r in again.records)
 
 
+def test_the_run_record_holds_only_the_settings_that_shape_an_output(first):
+    """Anything else recorded (where the Lambda functions read and write; whether a caller chose the target, which
+    decides only whether an upload's metadata may change it) would make a folder written before it was added
+    look as if it had been made with other settings, and every output in it be redone."""
+    _, out, _ = first
+    assert set(json.loads((out / cli.RUN_RECORD).read_text())) == {
+        "target", "min_quality", "max_quality", "verify", "metadata", "max_input_bytes", "max_pixels"}
+
+
 def test_a_resumed_run_redoes_the_outputs_an_interrupted_run_at_new_settings_did_not_reach(tree):
     """The run at 90 stops after a.jpg (given alone here): b.png and notes.txt are still 80's outputs, newer than
     their inputs, and the resumed run must not take them for current."""
