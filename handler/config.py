@@ -16,7 +16,8 @@ named after the marker (probe.MARKER) so that it cannot be taken for an uploader
 
 
 class ConfigError(ValueError):
-    """An environment variable holds a value the function cannot run with."""
+    """A setting holds a value the function cannot run with: from the environment, or for one call (a request's,
+    a batch job's or an upload's target)."""
 
 
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
