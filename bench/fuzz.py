@@ -27,14 +27,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bench import publish
-from handler.config import Settings
-from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, optimize
-from handler.model import Linear, Model
-from handler.verify import verified
+from handler.core import optimize
+from handler.quality.model import Linear, Model
+from handler.result import OPTIMIZED, ORIGINAL_KEPT, REJECTED
+from handler.settings import Settings
 from tests.conftest import encoded, photo_like
 
 MODEL = Model("fuzz-fixed-80", {"all": Linear(("bpp",), np.zeros(1), 80.0, np.zeros(1), np.full(1, 100.0))})
-SETTINGS = Settings(upload_bucket="upload", output_bucket="output")
+SETTINGS = Settings()
 EDGE_VALUES = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
 
 
@@ -144,7 +144,7 @@ def check(data: bytes, deadline: float, tally: Tally, name: str) -> None:
     signal.setitimer(signal.ITIMER_REAL, 2 * deadline)
     start = time.perf_counter()
     try:
-        out, result = optimize(data, SETTINGS, MODEL, verified)
+        out, result = optimize(data, SETTINGS, MODEL)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     elapsed = time.perf_counter() - start

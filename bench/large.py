@@ -22,11 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bench.quality import RESULTS, output_score, published
-from handler import model as model_module
-from handler import verify
-from handler.config import Settings
-from handler.core import Result, optimize
-from handler.ssim2 import Reference
+from handler.core import optimize
+from handler.quality import model as model_module
+from handler.quality import search
+from handler.quality.ssim2 import Reference
+from handler.result import Result
+from handler.settings import Settings
 from training import corpus
 from training.label import pictures
 from training.oracle import Curve, oracle_quality
@@ -77,13 +78,13 @@ def uploads(corpus_dir: Path, split: str) -> dict[str, bytes]:
 
 def run(data: bytes, target: int, confirm_max_pixels: int, model: model_module.Model) -> tuple[bytes, Result, float]:
     """The function with CONFIRM_MAX_PIXELS set for this run only; output b'' when the input is kept."""
-    shipped, verify.CONFIRM_MAX_PIXELS = verify.CONFIRM_MAX_PIXELS, confirm_max_pixels
+    shipped, search.CONFIRM_MAX_PIXELS = search.CONFIRM_MAX_PIXELS, confirm_max_pixels
     try:
         start = time.perf_counter()
-        out, result = optimize(data, Settings(target=target), model, verify.verified)
+        out, result = optimize(data, Settings(target=target), model)
         return (out if result.outcome == "optimized" else b""), result, time.perf_counter() - start
     finally:
-        verify.CONFIRM_MAX_PIXELS = shipped
+        search.CONFIRM_MAX_PIXELS = shipped
 
 
 def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
@@ -94,7 +95,7 @@ def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
     for target in TARGETS:
         best = oracle_quality(curve, target, curve.scores())
         oracle_bytes = published(curve.encoded(best) if best is not None else b"", data)
-        for label, limit in (("checked on large tiles (shipped)", verify.CONFIRM_MAX_PIXELS),
+        for label, limit in (("checked on large tiles (shipped)", search.CONFIRM_MAX_PIXELS),
                              ("sample's verdict (check off)", 0)):
             out, result, seconds = run(data, target, limit, model)
             score = output_score(whole, out) if out else 100.0
@@ -111,9 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model = model_module.load()
     lines = ["# Photos over CONFIRM_MAX_PIXELS", "",
-             (f"Command: `python -m bench.large --split {args.split}` ({verify.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
+             (f"Command: `python -m bench.large --split {args.split}` ({search.CONFIRM_MAX_PIXELS / 1e6:.0f} MP "
               f"limit; uploads made from pictures of the {args.split} split, JPEG quality {UPLOAD_QUALITY}). "
-              "Score: SSIMULACRA2 of the whole output (handler/ssim2.py); bytes vs the oracle's output (4:2:0, "
+              "Score: SSIMULACRA2 of the whole output (handler/quality/ssim2.py); bytes vs the oracle's output (4:2:0, "
               "no metadata); seconds in one process."), "",
              ("| upload | target | method | quality | oracle quality | score on the last sample checked "
               "| whole-image score | reaches target | bytes vs oracle | seconds |"),

@@ -67,14 +67,14 @@ def upload_all(images: list[tuple[str, bytes]], uploads: int) -> tuple[list[dict
 
 
 def _start_worker() -> None:
-    from handler import app as wiring
-    from handler.config import Settings
+    from handler.aws import wiring
+    from handler.settings import Locations, Settings
 
-    _worker["app"] = wiring.build(Settings(upload_bucket=UPLOAD, output_bucket=OUTPUT))
+    _worker["app"] = wiring.build(Settings(), Locations(upload_bucket=UPLOAD, output_bucket=OUTPUT))
 
 
 def _handle(record: dict) -> Timed:
-    from handler import s3_event
+    from handler.aws import s3_event
 
     start = time.perf_counter()
     (result,) = s3_event.handle(_worker["app"], put_event(record))["results"]

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from bench import corpus_arguments, publish
 from bench.quality import fixed, published, shipped_model
-from handler.config import PRESETS, Settings
 from handler.core import optimize
-from handler.verify import verified
+from handler.settings import PRESETS, Settings
 from training import corpus
 from training.label import pictures
 from training.oracle import HIGHEST, LOWEST, Curve, bisected_quality, oracle_quality
@@ -40,7 +39,7 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     for target in PRESETS:
         lowest = min((q for q, score in scores.items() if score >= target), default=None)
         searched, bisected = oracle_quality(curve, target), bisected_quality(curve, target)  # cached scores
-        out, _ = optimize(data, Settings(target=target), model, verified)
+        out, _ = optimize(data, Settings(target=target), model)
         rows.append({"name": item.name, "target": target, "lowest": lowest, "searched": searched,
                      "bisected": bisected, "lowest_bytes": published(at_quality(item, lowest), data),
                      "searched_bytes": published(at_quality(item, searched), data), "function_bytes": len(out)})

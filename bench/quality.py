@@ -7,7 +7,7 @@ On the held-out split of the corpus (training/data/images.csv), for each target:
 - model: the shipped model's prediction alone; seed: the seed model's prediction alone;
 - q75, q85: fixed qualities.
 Every output that is not smaller than its input counts as the input (score 100). Scores are by this
-project's SSIMULACRA2 (handler/ssim2.py) and, for the function's outputs at --reference-target,
+project's SSIMULACRA2 (handler/quality/ssim2.py) and, for the function's outputs at --reference-target,
 also by the PyPI `ssimulacra2` reference. Writes bench/results/quality.md and PNG plots.
 """
 
@@ -20,7 +20,7 @@ import io
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -28,12 +28,13 @@ import numpy as np
 from PIL import Image
 
 from bench import corpus_arguments
-from handler import model as model_module
-from handler import pixels as px
-from handler.config import PRESETS, Settings
-from handler.core import Result, encode_predicted, optimize
-from handler.ssim2 import Reference
-from handler.verify import verified
+from handler.core import optimize
+from handler.image import decode, encode
+from handler.image.metadata import NONE, carried
+from handler.quality import model as model_module
+from handler.quality.ssim2 import Reference
+from handler.result import Result
+from handler.settings import PRESETS, Settings
 from training import corpus
 from training.label import pictures
 from training.oracle import Curve, bisected_quality, oracle_quality
@@ -79,13 +80,13 @@ def baseline(data: bytes) -> float:
     start = time.perf_counter()
     image = Image.open(io.BytesIO(data))
     image.load()
-    px.encode(image.convert("RGB") if image.mode not in ("RGB", "L") else image, 80, "4:2:0", {})
+    encode.encode(image.convert("RGB") if image.mode not in ("RGB", "L") else image, 80, "4:2:0", NONE)
     return time.perf_counter() - start
 
 
 def fixed(item: corpus.Item, quality: int) -> bytes:
     """The image at `quality`, with its metadata kept as the function keeps it, so sizes compare."""
-    return px.encode(item.pixels, quality, "4:2:0", px.metadata(item.image, "keep")[0])
+    return encode.encode(item.pixels, quality, "4:2:0", carried(item.image, "keep")[0])
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,9 @@ def bisection(item: corpus.Item, target: int) -> int | None:
 
 def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
     """The size of the function's output coded sequentially, as the oracle's is: what progressive coding saved."""
-    extra = px.metadata(item.image, settings.metadata)[0]
-    pixels = px.grey_as_l(item.pixels, extra)
-    return len(px.encode(pixels, result.quality, result.subsampling or "4:2:0", extra, tables=result.tables))
+    metadata = carried(item.image, settings.metadata)[0]
+    pixels = decode.grey_as_l(item.pixels, metadata)
+    return len(encode.encode(pixels, result.quality, result.subsampling or "4:2:0", metadata, tables=result.tables))
 
 
 def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tuple[bytes, int | None, float, int]],
@@ -129,9 +130,10 @@ def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tupl
     model, seed = _state["model"], _state["seed"]
     run, oracle_s = timed(oracle, item, target)
     found = {"oracle": (run.data, run.quality, oracle_s, len(run.data))}
-    for method, chosen_model, chooser in (("model+verify", model, verified), ("model", model, encode_predicted),
-                                          ("seed", seed, encode_predicted)):
-        (out, result), seconds = timed(optimize, data, settings, chosen_model, chooser)
+    unchecked = replace(settings, verify=False)
+    for method, chosen_model, chosen_settings in (("model+verify", model, settings), ("model", model, unchecked),
+                                                  ("seed", seed, unchecked)):
+        (out, result), seconds = timed(optimize, data, chosen_settings, chosen_model)
         kept = result.outcome != "optimized"
         sequential_bytes = 0 if kept else sequential(item, result, settings)
         found[method] = (b"" if kept else out, result.quality, seconds, sequential_bytes)
@@ -142,7 +144,7 @@ def outputs(item: corpus.Item, data: bytes, target: int) -> tuple[dict[str, tupl
 
 
 def output_score(original: Reference, out: bytes) -> float:
-    """SSIMULACRA2 (handler/ssim2.py) of an output's decoded pixels against the prepared original."""
+    """SSIMULACRA2 (handler/quality/ssim2.py) of an output's decoded pixels against the prepared original."""
     return original.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
 
 
@@ -221,10 +223,10 @@ def ceiling(oracle_rows: list[dict[str, object]]) -> str:
     """What the speed goals allow: a verifier that only prepares the original and scores one encoding of the
     whole image (no prediction, no sample, no second try) against the oracle and against decode + encode."""
     one_check = [float(r["one_check_seconds"]) for r in oracle_rows]
-    speedup = statistics.median(float(r["seconds"]) / c for r, c in zip(oracle_rows, one_check))
-    cost = statistics.median(c / float(r["baseline_seconds"]) for r, c in zip(oracle_rows, one_check))
+    speedup = statistics.median(float(r["seconds"]) / c for r, c in zip(oracle_rows, one_check, strict=False))
+    cost = statistics.median(c / float(r["baseline_seconds"]) for r, c in zip(oracle_rows, one_check, strict=False))
     probes = statistics.median(int(r["oracle_probes"]) for r in oracle_rows)
-    bisection = statistics.median(float(r["bisection_seconds"]) / c for r, c in zip(oracle_rows, one_check))
+    bisection = statistics.median(float(r["bisection_seconds"]) / c for r, c in zip(oracle_rows, one_check, strict=False))
     agree = sum(r["bisection_quality"] == r["oracle_quality"] for r in oracle_rows)
     return (f"One whole-image check alone (the original prepared, one encoding scored): median {speedup:.2f}x "
             f"faster than the oracle ({probes:g} scores per image), {bisection:.2f}x faster than bisection over "
@@ -244,7 +246,7 @@ def plots(rows: list[dict[str, object]], target: int, results: Path) -> list[str
         pts = [(int(r["oracle_quality"]), int(r["quality"])) for r in chosen
                if r["method"] == method and r["quality"] not in ("", None) and r["oracle_quality"] not in ("", None)]
         if pts:
-            ax.scatter(*zip(*pts), marker=marker, label=method, alpha=0.6)
+            ax.scatter(*zip(*pts, strict=False), marker=marker, label=method, alpha=0.6)
     ax.plot([0, 100], [0, 100], "k--", linewidth=0.8)
     ax.set(xlabel="oracle quality", ylabel="chosen quality", title=f"Chosen vs oracle quality, target {target}",
            xlim=(0, 101), ylim=(0, 101))

@@ -5,7 +5,7 @@ loss. The function marks every output with a JPEG comment and publishes a marked
 (README, "Mark"). On the held-out split this feeds each output back for three rounds at each target:
 as shipped, and with the comment removed between rounds (an output that passed through a tool that
 strips comments, which is also what every round did before the mark). Scores are against the original
-(handler/ssim2.py). Writes bench/results/rounds.md.
+(handler/quality/ssim2.py). Writes bench/results/rounds.md.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import numpy as np
 
 from bench import corpus_arguments, publish
 from bench.quality import output_score, shipped_model
-from handler.config import PRESETS, Settings
 from handler.core import optimize
-from handler.probe import header_segments
-from handler.ssim2 import Reference
-from handler.verify import verified
+from handler.image.jpeg import header_segments
+from handler.quality.ssim2 import Reference
+from handler.settings import PRESETS, Settings
 from training import corpus
 from training.label import pictures
 
@@ -52,7 +51,7 @@ def measure(job: tuple[Path, Path, tuple[int, ...]]) -> list[dict[str, object]]:
         for variant, between in (("as shipped", lambda data: data), ("comment stripped", without_comments)):
             data = path.read_bytes()
             for round_ in range(1, ROUNDS + 1):
-                data, result = optimize(between(data) if round_ > 1 else data, settings, model, verified)
+                data, result = optimize(between(data) if round_ > 1 else data, settings, model)
                 rows.append({"target": target, "variant": variant, "round": round_, "name": item.name,
                              "reason": result.reason, "bytes": len(data), "score": output_score(original, data)})
     return rows

@@ -41,7 +41,7 @@ PY312 = python312()
 COLD_START = """
 import time
 t0 = time.perf_counter()
-import handler.s3_event
+import handler.aws.s3_event
 print(time.perf_counter() - t0)
 """
 
@@ -63,12 +63,12 @@ print(sys.argv[5])
 
 OPTIMIZE = """
 import resource, sys, time
-from handler.app import app
+from handler.aws.wiring import app
 from handler.core import optimize
 with open(sys.argv[1], "rb") as f:
     data = f.read()
 t0 = time.perf_counter()
-out, result = optimize(data, app().settings, app().model, app().choose)
+out, result = optimize(data, app().settings, app().model)
 elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(elapsed, peak / 1024, len(data), len(out), result.outcome, result.quality)
@@ -113,7 +113,7 @@ def run_in_package(package: Path, code: str, *args: str) -> str:
 
 PHOTOS = (((4032, 3024), 0), ((6000, 4000), 0), ((8064, 6048), 0), ((8064, 6048), 6))
 """(size, grain): 12 MP (a phone), 24 MP (a camera; near the largest size confirmed on the whole image, see
-handler.verify.CONFIRM_MAX_PIXELS) and 48 MP (a phone's full-resolution mode, near MAX_PIXELS; confirmed on a
+handler.quality.search.CONFIRM_MAX_PIXELS) and 48 MP (a phone's full-resolution mode, near MAX_PIXELS; confirmed on a
 mosaic of large tiles). The upscaled photo is smooth; grain (Gaussian, standard deviation in 8-bit levels)
 makes the last one as costly as a noisy phone photo."""
 
@@ -121,7 +121,7 @@ makes the last one as costly as a noisy phone photo."""
 STRIPES = (8064, 6048)
 """The size of `colour_detail_between_the_tiles` (tests/conftest.py), saved as a JPEG at quality 95 in 4:4:4:
 the mosaic passes in 4:2:0, the check on large tiles fails in 4:2:0 up to the highest quality and is redone
-in 4:4:4 (handler.verify.either_confirmed), the longest path through the verifier."""
+in 4:4:4 (handler.quality.search.either_confirmed), the longest path through the verifier."""
 
 
 def photo_name(size: tuple[int, int], grain: float) -> str:

@@ -1,13 +1,13 @@
 """Tune the verifier's sample on the train split: `make tune` (`python -m bench.sample_tuning`).
 
-For each variant of the constants in handler/verify.py (tile size, the mosaic's share of the image, the
+For each variant of the constants in handler/quality/search.py (tile size, the mosaic's share of the image, the
 surplus that sends the whole-image check lower; and, to show why there is a whole-image check, the mosaic
 alone with four margins), the function runs on train pictures at three targets beside the oracle: total
 bytes vs the oracle's, the median speed-up over the oracle and over bisection (`bench.quality.bisection`),
 and the share of outputs whose whole image reaches the target, with the worst score (a kept original
 counts as 100). Sizes are of sequential
 coding, like the oracle's, so that progressive coding does not hide what the sample changes. The values
-in handler/verify.py were chosen from this table. Writes bench/results/train/sample-tuning.md; never run
+in handler/quality/search.py were chosen from this table. Writes bench/results/train/sample-tuning.md; never run
 on the test split.
 """
 
@@ -20,14 +20,14 @@ import numpy as np
 
 from bench import on_train_draw, publish, train_arguments
 from bench.quality import bisection, oracle, output_score, published, sequential, shipped_model, timed
-from handler import verify
-from handler.config import Settings
 from handler.core import optimize
-from handler.ssim2 import Reference
+from handler.quality import search
+from handler.quality.ssim2 import Reference
+from handler.settings import Settings
 from training import corpus
 
 TARGETS = (70, 80, 85)
-SHIPPED = {name: getattr(verify, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
+SHIPPED = {name: getattr(search, name) for name in ("TILE", "SAMPLE_SHARE", "SURPLUS", "SAMPLE_MARGIN",
                                                     "SAMPLE_SURPLUS", "CONFIRM_MAX_PIXELS")}
 """What each variant starts from: the constants as shipped."""
 MOSAIC_ONLY = {"CONFIRM_MAX_PIXELS": 0, "SURPLUS": 2.0}
@@ -63,9 +63,9 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
         bisection_seconds = timed(bisection, item, target)[1]
         for variant, constants in VARIANTS.items():
             for name, value in {**SHIPPED, **constants}.items():  # this worker process's copy of the module
-                setattr(verify, name, value)
+                setattr(search, name, value)
             settings = Settings(target=target)
-            (out, result), seconds = timed(optimize, data, settings, model, verify.verified)
+            (out, result), seconds = timed(optimize, data, settings, model, search.verified)
             kept = result.outcome != "optimized"
             rows.append({"target": target, "variant": variant, "oracle_bytes": oracle_bytes,
                          "bytes": len(data) if kept else sequential(item, result, settings),

@@ -1,4 +1,4 @@
-"""Agreement and speed of handler/ssim2.py against the PyPI `ssimulacra2` reference.
+"""Agreement and speed of handler/quality/ssim2.py against the PyPI `ssimulacra2` reference.
 
     python -m bench.ssim2_agreement [--corpus ../shared/corpus] [--pairs 50] [--max-megapixels 4]
 
@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 from ssimulacra2 import compute_ssimulacra2
 
-from handler.ssim2 import Reference, score
+from handler.quality.ssim2 import Reference, score
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -198,7 +198,7 @@ def by_size(pairs: list[Pair]) -> list[str]:
 def report(pairs: list[Pair], images: Pool, args: argparse.Namespace) -> str:
     command = "python -m bench.ssim2_agreement " + " ".join(sys.argv[1:])
     lines = [
-        "# SSIMULACRA2: handler/ssim2.py against the PyPI reference",
+        "# SSIMULACRA2: handler/quality/ssim2.py against the PyPI reference",
         "",
         (f"`{command.strip()}` on {platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, "
          f"ssimulacra2 {version('ssimulacra2')}, numpy {np.__version__}, Pillow {version('Pillow')}, "

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from bench import corpus_arguments, publish
 from bench.quality import baseline, shipped_model
-from handler import core, verify
-from handler import pixels as px
-from handler.config import PRESETS, Settings
+from handler import core
 from handler.core import optimize
+from handler.image import decode, encode
+from handler.quality import search
+from handler.settings import PRESETS, Settings
 from training import corpus
 from training.label import pictures
 
@@ -54,14 +55,14 @@ def _timed(stage: Callable[[tuple], str], function: Callable) -> Callable:
     return run
 
 
-def _part(sample: verify.Sample) -> str:
+def _part(sample: search.Sample) -> str:
     return "whole" if sample.image.size == _whole_size[0] else "sample"
 
 
-_SHIPPED_MEASURE = verify.Sample.measure
+_SHIPPED_MEASURE = search.Sample.measure
 
 
-def _measure(sample: verify.Sample, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
+def _measure(sample: search.Sample, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
     """Sample.measure, timed and counted only where it encodes and scores (a repeat is a cache lookup)."""
     if (quality, subsampling, tables) in sample._tried:
         return _SHIPPED_MEASURE(sample, quality, subsampling, tables)
@@ -75,10 +76,10 @@ def _measure(sample: verify.Sample, quality: int, subsampling: str, tables: str)
 
 def _instrument() -> None:
     """Wrap the stages in this worker process's copies of the modules."""
-    verify.Sample.__init__ = _timed(lambda args: f"{_part(args[0])}: prepare", verify.Sample.__init__)
-    verify.Sample.measure = _measure
-    px.decode = _timed(lambda args: "decode", px.decode)
-    px.leaner = _timed(lambda args: "final encode", px.leaner)
+    search.Sample.__init__ = _timed(lambda args: f"{_part(args[0])}: prepare", search.Sample.__init__)
+    search.Sample.measure = _measure
+    decode.decode = _timed(lambda args: "decode", decode.decode)
+    encode.leaner = _timed(lambda args: "final encode", encode.leaner)
     core.features = _timed(lambda args: "features + prediction", core.features)
     model_type = type(shipped_model())
     model_type.predict = _timed(lambda args: "features + prediction", model_type.predict)
@@ -95,7 +96,7 @@ def measure(job: tuple[Path, Path, tuple[int, ...]]) -> list[dict[str, object]]:
     for target in targets:
         _clock.clear()
         start = time.perf_counter()
-        optimize(data, Settings(target=target), shipped_model(), verify.verified)
+        optimize(data, Settings(target=target), shipped_model())
         seconds = time.perf_counter() - start
         stages = {stage: _clock[stage] for stage in STAGES[:-1]}
         stages["rest"] = seconds - sum(stages.values())

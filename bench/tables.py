@@ -1,6 +1,6 @@
 """Quantisation tables on the train split: `make tune` (`python -m bench.tables`).
 
-For each picture, subsampling and table set (handler/probe.py TABLE_SETS: libjpeg's Annex K tables and
+For each picture, subsampling and table set (handler/image/jpeg.py TABLE_SETS: libjpeg's Annex K tables and
 mozjpeg's default, N. Robidoux's), the oracle search finds the lowest quality reaching each preset
 (whole-image SSIMULACRA2, sequential coding, no metadata). The table compares total bytes of the two
 table sets at their own lowest passing qualities, over the pictures where both reach the target.
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import on_train_draw, publish, train_arguments
-from handler import pixels as px
-from handler.config import PRESETS
-from handler.ssim2 import Reference
+from handler.image.jpeg import ANNEX_K, ROBIDOUX
+from handler.quality.ssim2 import Reference
+from handler.settings import PRESETS
 from training import corpus
 from training.oracle import Curve, oracle_quality
 
@@ -32,7 +32,7 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
         return []
     reference, rows = Reference(np.asarray(item.pixels.convert("RGB"))), []
     for subsampling in CODINGS[: 1 if item.pixels.mode == "L" else None]:
-        curves = {tables: Curve(item.pixels, subsampling, reference, tables) for tables in (px.ANNEX_K, px.ROBIDOUX)}
+        curves = {tables: Curve(item.pixels, subsampling, reference, tables) for tables in (ANNEX_K, ROBIDOUX)}
         for target in PRESETS:
             found = {tables: oracle_quality(curve, target, curve.scores()) for tables, curve in curves.items()}
             if None not in found.values():
@@ -50,9 +50,9 @@ def table(rows: list[dict[str, object]]) -> list[str]:
             if not group:  # a quick look (--limit) may hold only greyscale pictures, or none reaching the target
                 lines.append(f"| {target} | {subsampling} | 0 | - | - | - | - |")
                 continue
-            ratio = sum(r[px.ROBIDOUX][1] for r in group) / sum(r[px.ANNEX_K][1] for r in group)
-            smaller = sum(r[px.ROBIDOUX][1] < r[px.ANNEX_K][1] for r in group)
-            medians = [statistics.median(r[tables][0] for r in group) for tables in (px.ANNEX_K, px.ROBIDOUX)]
+            ratio = sum(r[ROBIDOUX][1] for r in group) / sum(r[ANNEX_K][1] for r in group)
+            smaller = sum(r[ROBIDOUX][1] < r[ANNEX_K][1] for r in group)
+            medians = [statistics.median(r[tables][0] for r in group) for tables in (ANNEX_K, ROBIDOUX)]
             lines.append(f"| {target} | {subsampling} | {len(group)} | {ratio:.3f} | {smaller} "
                          f"| {medians[0]:g} | {medians[1]:g} |")
     return lines

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from handler import model as model_module
-from handler.config import PRESETS, ConfigError, Settings
 from handler.core import optimize
-from handler.verify import chooser
+from handler.errors import ConfigError
+from handler.quality import model as model_module
+from handler.settings import PRESETS, Settings
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,11 @@ def is_current(job: Job, since: float) -> bool:
     return job.output.exists() and job.output.stat().st_mtime >= max(job.source.stat().st_mtime, since)
 
 
-NOT_SHAPING_OUTPUTS = ("upload_bucket", "output_bucket", "output_prefix", "target_chosen")
-"""Settings that do not shape an output: where the Lambda functions read and write, and whether a caller chose the
-target (which decides only whether an upload's S3 metadata may change it)."""
-
-
-def output_settings(settings: Settings) -> dict[str, object]:
-    """The settings that shape an output, as the run record keeps them."""
-    return {k: v for k, v in asdict(settings).items() if k not in NOT_SHAPING_OUTPUTS}
-
-
 def settings_since(out: Path, settings: Settings) -> float:
     """When `out` began to be filled with these settings: its run record's time, the record written anew
     (so, now) where it is missing or names other settings. Writing it before any output means that an
     interrupted run at new settings leaves the old outputs older than the record, so a resumed run redoes them."""
-    record, wanted = out / RUN_RECORD, output_settings(settings)
+    record, wanted = out / RUN_RECORD, asdict(settings)
     try:
         previous = json.loads(record.read_text())
     except (OSError, ValueError):
@@ -119,17 +109,12 @@ def _init_worker(settings: Settings) -> None:
 
 
 def run_job(job: Job) -> dict[str, object]:
-    """Optimise one file. A file that cannot be read or written is a 'failed' record, not a crash; so is a fault
+    """Optimize one file. A file that cannot be read or written is a 'failed' record, not a crash; so is a fault
     in this program (with its traceback on stderr), so that one file cannot end a run over thousands."""
     settings: Settings = _worker_state["settings"]
     paths = {"input": str(job.source), "output": str(job.output)}
     try:
-        data, result = optimize(
-            job.source.read_bytes(),
-            settings,
-            _worker_state["model"],
-            chooser(settings),
-        )
+        data, result = optimize(job.source.read_bytes(), settings, _worker_state["model"])
         write_whole(job.output, data)
     except OSError as exc:
         return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}

@@ -1,191 +1,105 @@
-"""The functional core: bytes and settings in, bytes and a result record out. No S3, no events, no Lambda."""
+"""The functional core: bytes and settings in, the decision out (the bytes to publish and the record of why).
+Decode, measure, predict, encode, verify. No S3, no events, no Lambda."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 from PIL import Image
 
-from handler import pixels as px
-from handler.config import Settings
-from handler.errors import Rejected
-from handler.features import features
-from handler.model import Model
-from handler.probe import Probe, mark, open_image, probe
-
-OPTIMIZED = "optimized"
-ORIGINAL_KEPT = "original-kept"
-REJECTED = "rejected"
-
-JPEG = "image/jpeg"
+from handler.errors import KeepOriginal, Rejected
+from handler.image import decode, encode, intake
+from handler.image.jpeg import mark, with_mark
+from handler.image.metadata import carried
+from handler.quality import search
+from handler.quality.features import features
+from handler.quality.model import Model
+from handler.result import JPEG, OCTET_STREAM, OPTIMIZED, ORIGINAL_KEPT, REJECTED, Decision, Result
+from handler.settings import Settings
 
 GREY_NOTE = "every pixel is grey: written as a greyscale JPEG"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What happened to one input. Its field names are the tag keys, log keys and JSON keys."""
-
-    outcome: str
-    reason: str
-    detail: str
-    target: int
-    model_version: str
-    bytes_in: int
-    bytes_out: int
-    quality: int | None = None
-    predicted_quality: int | None = None
-    score: float | None = None
-    subsampling: str | None = None
-    tables: str | None = None
-    bpp: float | None = None
-    source_quality: int | None = None
-    format: str | None = None
-    width: int | None = None
-    height: int | None = None
-    content_type: str | None = None
-
-    @property
-    def saving(self) -> float:
-        return 1 - self.bytes_out / self.bytes_in if self.bytes_in else 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def tags(self) -> dict[str, str]:
-        """The S3 object tags (at most 10; values within S3's allowed characters). `tables` says what `quality`
-        scales: the same number means other quantisation with other tables."""
-        return {
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "quality": "" if self.quality is None else str(self.quality),
-            "tables": self.tables or "",
-            "target": str(self.target),
-            "bpp": "" if self.bpp is None else f"{self.bpp:.3f}",
-            "bytes_in": str(self.bytes_in),
-            "bytes_out": str(self.bytes_out),
-            "model_version": self.model_version,
-        }
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One encoding of the pixels, and what the verifier thinks of it (None when not verified)."""
-
-    data: bytes
-    quality: int
-    subsampling: str
-    tables: str
-    """The quantisation tables `quality` scales (a probe.TABLE_SETS name)."""
-    score: float | None
-    sampled: bool = False
-    """The score is of a sample of the image, not of all of it (photos over verify.CONFIRM_MAX_PIXELS)."""
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The qualities a chooser may pick from: the configured range, capped at the source's own quality."""
-
-    low: int
-    high: int
-
-    @classmethod
-    def of(cls, settings: Settings, info: Probe) -> Bounds:
-        high = settings.max_quality if info.source_quality is None else min(settings.max_quality, info.source_quality)
-        return cls(min(settings.min_quality, high), high)
-
-    def clamp(self, quality: float) -> int:
-        return min(max(round(quality), self.low), self.high)
-
-
-Chooser = Callable[[Image.Image, int, Bounds, Settings, dict[str, object]], Candidate]
-"""Given decoded pixels and the predicted quality (within bounds), settle on one encoding (see handler.verify)."""
-
-
-def encode_predicted(
-    pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
-) -> Candidate:
-    """One encode at the predicted quality, unchecked: the seed's behaviour. It is coded with libjpeg's tables,
-    those of the labels the model learnt: at an unchecked quality, other tables would be a guess on a guess."""
-    return Candidate(px.encode(pixels, quality, "4:2:0", extra), quality, "4:2:0", px.ANNEX_K, None)
-
 
 SERVED_AS = {"MPO": "JPEG"}
 """Formats whose Pillow MIME type browsers and CDNs do not take, as the format they do take for the same bytes:
 a multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is image/jpeg to every reader, not image/mpo."""
 
 
-def rejected(reason: str, detail: str, size: int, settings: Settings, model: Model) -> Result:
+def published_type(outcome: str, declared_type: str, image_format: str | None) -> str:
+    """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
+    their uploader declared ("" for none), else the one of their format."""
+    if outcome == OPTIMIZED:
+        return JPEG
+    detected = Image.MIME.get(SERVED_AS.get(image_format, image_format)) if image_format else None
+    return declared_type or detected or OCTET_STREAM
+
+
+def refused(reason: str, detail: str, size: int, settings: Settings, model: Model, declared_type: str = "") -> Result:
     """The record of an input of `size` bytes refused before it was looked at, and published as it came."""
-    return Result(REJECTED, reason, detail, settings.target, model.version, bytes_in=size, bytes_out=size)
+    return Result(REJECTED, reason, detail, settings.target, model.version, bytes_in=size, bytes_out=size,
+                  content_type=published_type(REJECTED, declared_type, None))
 
 
-def too_large(size: int, settings: Settings, model: Model) -> Result:
+def too_large(size: int, settings: Settings, model: Model, declared_type: str = "", note: str = "") -> Result:
     """The record of an input over MAX_INPUT_BYTES. It needs only the size, so a shell that knows the size
-    first (S3's ContentLength) can decide without reading the bytes."""
-    return rejected("too-large", f"{size} bytes is over the limit of {settings.max_input_bytes}", size, settings, model)
+    first (S3's ContentLength) can decide without reading the bytes; `note` says what the shell did instead."""
+    detail = f"{size} bytes is over the limit of {settings.max_input_bytes}" + (f"; {note}" if note else "")
+    return refused("too-large", detail, size, settings, model, declared_type)
 
 
-def optimize(data: bytes, settings: Settings, model: Model, choose: Chooser = encode_predicted) -> tuple[bytes, Result]:
-    """Recompress `data` to the lowest quality predicted (and, with a verifying chooser, checked)
-    to reach settings.target. Returns the bytes to publish (the original when that is better) and
-    the record of why. Never raises for bad input: that is a 'rejected' record.
+def optimize(data: bytes, settings: Settings, model: Model, declared_type: str = "") -> Decision:
+    """Recompress `data` to the lowest quality predicted (and, with VERIFY, checked) to reach settings.target.
+    Returns the bytes to publish (the original when that is better) and the record of why, with the
+    Content-Type to publish them under (`declared_type` is what the uploader said they are, "" if nothing).
+    Never raises for bad input: that is a 'rejected' record.
 
     Pillow reports the damage it works around (a corrupt EXIF tag, a malformed TIFF tag) as warnings,
     which would reach stderr with no object named: the record's detail keeps them instead."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        published, result = _optimize(data, settings, model, choose)
+        published, result = _optimize(data, settings, model, declared_type)
     notes = dict.fromkeys(f"warning: {' '.join(str(w.message).split())}" for w in caught)
-    return published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result
+    return Decision(published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result)
 
 
-def _optimize(data: bytes, settings: Settings, model: Model, choose: Chooser) -> tuple[bytes, Result]:
+def _optimize(data: bytes, settings: Settings, model: Model, declared_type: str) -> Decision:
     if len(data) > settings.max_input_bytes:
-        return data, too_large(len(data), settings, model)
-    base = {"target": settings.target, "model_version": model.version, "bytes_in": len(data)}
+        return Decision(data, too_large(len(data), settings, model, declared_type))
     try:
-        image = open_image(data, settings.max_pixels)
-        info = probe(image, len(data))
-        described = {
-            **base,
-            "bpp": info.bpp,
-            "source_quality": info.source_quality,
-            "format": info.format,
-            "width": info.width,
-            "height": info.height,
-        }
-        return _recompress(data, image, info, settings, model, choose, described)
+        image = intake.open_image(data, settings.max_pixels)
+        info = intake.probe(image, len(data))
+        return _recompress(data, image, info, settings, model, declared_type)
     except Rejected as exc:
-        return data, Result(outcome=REJECTED, reason=exc.reason, detail=exc.detail, bytes_out=len(data), **base)
+        return Decision(data, refused(exc.reason, exc.detail, len(data), settings, model, declared_type))
 
 
 def _recompress(
-    data: bytes,
-    image: Image.Image,
-    info: Probe,
-    settings: Settings,
-    model: Model,
-    choose: Chooser,
-    described: dict,
-) -> tuple[bytes, Result]:
-    mime = Image.MIME.get(SERVED_AS.get(info.format, info.format))
+    data: bytes, image: Image.Image, info: intake.Probe, settings: Settings, model: Model, declared_type: str
+) -> Decision:
+    described = {"target": settings.target, "model_version": model.version, "bytes_in": len(data), "bpp": info.bpp,
+                 "source_quality": info.source_quality, "format": info.format, "width": info.width,
+                 "height": info.height}
+
+    def kept(reason: str, detail: str, **chosen: object) -> Decision:
+        content_type = published_type(ORIGINAL_KEPT, declared_type, info.format)
+        record = Result(ORIGINAL_KEPT, reason, detail, bytes_out=len(data), content_type=content_type, **chosen,
+                        **described)
+        return Decision(data, record)
+
     if info.mark:
-        detail = f"an output of this function ({info.mark}): optimising it again would add loss to loss"
-        kept = Result(ORIGINAL_KEPT, "already-optimized", detail, bytes_out=len(data), content_type=mime, **described)
-        return data, kept
+        return kept("already-optimized", f"an output of this function ({info.mark}): optimizing it again would add "
+                                         "loss to loss")
     try:
-        pixels = px.decode(image)
-    except px.KeepOriginal as exc:
-        return data, Result(ORIGINAL_KEPT, exc.reason, exc.detail, bytes_out=len(data), content_type=mime, **described)
-    extra, notes = px.metadata(image, settings.metadata)
-    if (grey := px.grey_as_l(pixels, extra)) is not pixels:
+        pixels = decode.decode(image)
+    except KeepOriginal as exc:
+        return kept(exc.reason, exc.detail)
+    metadata, notes = carried(image, settings.metadata)
+    if (grey := decode.grey_as_l(pixels, metadata)) is not pixels:
         pixels, notes = grey, "; ".join(filter(None, [GREY_NOTE, notes]))
     predicted = model.predict(features(info, pixels), settings.target)
-    bounds = Bounds.of(settings, info)
-    candidate = choose(pixels, bounds.clamp(predicted), bounds, settings, extra)
+    bounds = search.Bounds.of(settings.min_quality, settings.max_quality, info)
+    choose = search.verified if settings.verify else search.unchecked
+    candidate = choose(pixels, bounds.clamp(predicted), bounds, settings.target, metadata)
     chosen = {
         "quality": candidate.quality,
         "predicted_quality": round(predicted),
@@ -195,17 +109,14 @@ def _recompress(
     }
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
-        return data, Result(
-            ORIGINAL_KEPT, "target-unreachable", detail, bytes_out=len(data), content_type=mime, **chosen, **described
-        )
-    leaner = px.leaner(pixels, candidate.quality, candidate.subsampling, candidate.tables, extra, candidate.data)
-    output = px.with_mark(leaner, mark(settings.target, candidate.quality))
+        return kept("target-unreachable", detail, **chosen)
+    leaner = encode.leaner(pixels, candidate.quality, candidate.subsampling, candidate.tables, metadata,
+                           candidate.data)
+    output = with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
-        detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"
-        return data, Result(
-            ORIGINAL_KEPT, "not-smaller", detail, bytes_out=len(data), content_type=mime, **chosen, **described
-        )
+        return kept("not-smaller", f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}",
+                    **chosen)
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
     detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {notes}" if notes else "")
-    result = Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen, **described)
-    return output, result
+    return Decision(output, Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen,
+                                   **described))

@@ -80,7 +80,7 @@ def run(images: Path, target: int | None, via: str) -> int:
         s3.create_bucket(Bucket=UPLOAD)
         s3.create_bucket(Bucket=OUTPUT)
         uploads = upload_all(s3, images)
-        from handler import s3_event  # after the environment is set: it reads settings at import
+        from handler.aws import s3_event  # after the environment is set: it reads settings at import
 
         print(f"{'key':44} {'bpp':>6} {'quality':>7} {'bytes in':>9}    {'bytes out':>9} {'saving':>7}  outcome")
         problems = []

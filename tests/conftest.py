@@ -13,12 +13,12 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
-from handler import app as wiring
-from handler import verify
-from handler.config import Settings
-from handler.model import Linear, Model
-from handler.service import App
-from handler.storage import Storage
+from handler.aws import wiring
+from handler.aws.storage import Storage
+from handler.aws.wiring import App
+from handler.quality import search
+from handler.quality.model import Linear, Model
+from handler.settings import Locations, Settings
 from scripts.s3server import free_port, moto_server, point_boto3_at
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -50,9 +50,9 @@ def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Imag
     for top in range(0, height, 256):
         band = values[top : top + 256]
         band[:] = np.clip(stripes + noise.integers(-12, 13, (len(band), width, 1), dtype=np.int16), 0, 255)
-    side = verify._tile_side(width, height)
-    for y in verify._tile_origins(height, verify.GRID, side):
-        for x in verify._tile_origins(width, verify.GRID, side):
+    side = search._tile_side(width, height)
+    for y in search._tile_origins(height, search.GRID, side):
+        for x in search._tile_origins(width, search.GRID, side):
             values[y : y + side, x : x + side] = 120
     return Image.fromarray(values, "RGB")
 
@@ -65,7 +65,7 @@ def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(upload_bucket="upload", output_bucket="output")
+    return Settings()
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def buckets(s3_url: str) -> tuple[str, str]:
 def app(buckets: tuple[str, str]) -> App:
     """The app as the Lambda entry points build it, wired to the fresh pair of buckets on the local server."""
     upload, output = buckets
-    return wiring.build(Settings(upload_bucket=upload, output_bucket=output))
+    return wiring.build(Settings(), Locations(upload_bucket=upload, output_bucket=output))
 
 
 def unreachable(app: App) -> App:

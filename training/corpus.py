@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from handler import pixels as px
-from handler.errors import Rejected
-from handler.probe import Probe, open_image, probe
+from handler.errors import KeepOriginal, Rejected
+from handler.image.decode import decode
+from handler.image.intake import Probe, open_image, probe
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 HELD_OUT_SHARE = 4
@@ -54,8 +54,8 @@ def load(path: Path, corpus: Path) -> Item | None:
     try:
         image = open_image(data, MAX_PIXELS)
         info = probe(image, len(data))
-        pixels = px.decode(image)
-    except (Rejected, px.KeepOriginal):
+        pixels = decode(image)
+    except (Rejected, KeepOriginal):
         return None
     hash_ = pixel_hash(pixels)
     return Item(path, str(path.relative_to(corpus)), hash_, split_of(hash_), info, image, pixels)

@@ -14,7 +14,7 @@ import os
 from multiprocessing import Pool
 from pathlib import Path
 
-from handler.config import PRESETS
+from handler.settings import PRESETS
 from training import corpus
 from training.oracle import Curve, oracle_quality
 

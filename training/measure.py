@@ -10,7 +10,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from handler.features import FEATURES, features
+from handler.quality.features import FEATURES, features
 from training import corpus
 from training.label import DATA
 

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from PIL import Image
 
-from handler import pixels as px
-from handler.ssim2 import Reference
-from handler.verify import interpolate
+from handler.image.encode import encode
+from handler.image.jpeg import ANNEX_K
+from handler.image.metadata import NONE
+from handler.quality.search import interpolate
+from handler.quality.ssim2 import Reference
 
 LOWEST, HIGHEST = 1, 100
 
@@ -70,7 +72,7 @@ class Curve:
     curves use libjpeg's tables; `bench.tables` compares others."""
 
     def __init__(self, pixels: Image.Image, subsampling: str, reference: Reference | None = None,
-                 tables: str = px.ANNEX_K) -> None:
+                 tables: str = ANNEX_K) -> None:
         self.pixels = pixels
         self.subsampling = subsampling
         self.tables = tables
@@ -81,7 +83,7 @@ class Curve:
         return {q: score for q, (score, _) in self.points.items()}
 
     def encoded(self, quality: int) -> bytes:
-        return px.encode(self.pixels, quality, self.subsampling, {}, tables=self.tables)
+        return encode(self.pixels, quality, self.subsampling, NONE, tables=self.tables)
 
     def __call__(self, quality: int) -> float:
         if quality not in self.points:

@@ -4,7 +4,7 @@ Two models, both trained on the train split of the labels and scored on the held
 - seed: the idea we start from, one linear regression bpp -> oracle quality per target, fitted on
   images with bpp <= 4.15, never recommending below 50;
 - model: one regressor over every feature with the target as an input, chosen by cross-validation.
-Each is exported as plain arrays (handler/model.py evaluates them with numpy alone).
+Each is exported as plain arrays (handler/quality/model.py evaluates them with numpy alone).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from handler.config import PRESETS
-from handler.features import FEATURES
-from handler.model import FORMAT, from_artifact
+from handler.quality.features import FEATURES
+from handler.quality.model import FORMAT, from_artifact
+from handler.settings import PRESETS
 from training.label import CURVES
 from training.measure import IMAGES
 from training.oracle import oracle_quality
@@ -85,7 +85,7 @@ def table(subsampling: str = SUBSAMPLING) -> Table:
             if quality is not None:
                 rows.append((name, image["pixel_hash"], image["split"], target,
                              [float(image[f]) for f in FEATURES], quality))
-    names, groups, split, target, X, y = zip(*rows)
+    names, groups, split, target, X, y = zip(*rows, strict=False)
     return Table(np.array(names), np.array(groups), np.array(split), np.array(target), np.array(X), np.array(y, float))
 
 
@@ -189,7 +189,7 @@ def accuracy(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 def predict_rows(artifact: dict, rows: Table, floor: int) -> np.ndarray:
     model = from_artifact(artifact)
     predicted = [
-        model.predict(dict(zip(FEATURES, x)), int(t)) for x, t in zip(rows.X, rows.target)
+        model.predict(dict(zip(FEATURES, x, strict=False)), int(t)) for x, t in zip(rows.X, rows.target, strict=False)
     ]
     return np.maximum(np.array(predicted), floor)
 

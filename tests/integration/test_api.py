@@ -6,15 +6,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import boto3
 import pytest
 from PIL import Image
 
-from handler import api
-from handler.config import TARGET_METADATA
+from handler.aws import api
+from handler.quality import search
+from handler.settings import TARGET_METADATA
 from tests.conftest import PHOTOS, encoded, photo_like, unreachable
 from tests.integration.test_s3_event import keeping, multi_picture_jpeg
 
@@ -65,12 +65,12 @@ def quality_event(**query: str) -> dict:
 
 def upload(app, key: str = KEY, data: bytes | None = None) -> bytes:
     body = (PHOTOS / "Kodak_DC240.jpg").read_bytes() if data is None else data
-    boto3.client("s3").put_object(Bucket=app.settings.upload_bucket, Key=key, Body=body)
+    boto3.client("s3").put_object(Bucket=app.locations.upload_bucket, Key=key, Body=body)
     return body
 
 
 def output_keys(app) -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=app.settings.output_bucket)
+    listing = boto3.client("s3").list_objects_v2(Bucket=app.locations.output_bucket)
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
@@ -188,7 +188,7 @@ def test_a_body_whose_base64_is_over_the_lambda_payload_limit_is_413_and_names_t
     limit = (api.LAMBDA_SYNC_PAYLOAD_BYTES - api.ENVELOPE_BYTES) // 4 * 3  # bytes whose base64 fits
     body = assert_error(api.handle(app, image_event(b"\xff" * (limit + 1))), 413, "too-large")
     assert limit < api.LAMBDA_SYNC_PAYLOAD_BYTES  # the limit is on the encoded size, not the raw one
-    assert f"s3://{app.settings.upload_bucket}/" in body["detail"]
+    assert f"s3://{app.locations.upload_bucket}/" in body["detail"]
 
 
 def test_the_size_limit_counts_base64_and_the_envelope_against_lambda_and_the_raw_body_against_api_gateway():
@@ -225,7 +225,7 @@ def test_a_target_that_is_not_a_preset_or_another_query_parameter_is_400(app, qu
 
 
 def test_an_uploads_own_preset_applies_to_a_key_request_unless_the_query_names_another(app):
-    boto3.client("s3").put_object(Bucket=app.settings.upload_bucket, Key=KEY, Metadata={TARGET_METADATA: "90"},
+    boto3.client("s3").put_object(Bucket=app.locations.upload_bucket, Key=KEY, Metadata={TARGET_METADATA: "90"},
                                   Body=(PHOTOS / "Kodak_DC240.jpg").read_bytes())
     own = api.handle(app, quality_event(key=KEY))
     asked = api.handle(app, quality_event(key=KEY, target="70"))
@@ -241,7 +241,7 @@ def test_the_sample_key_event_processes_that_upload_into_the_output_bucket(app):
     response = api.handle(app, sample("api-optimize-key"))
     assert response["statusCode"] == 200
     record = body_of(response)
-    assert (record["bucket"], record["key"], record["output_key"]) == (app.settings.upload_bucket, KEY, KEY)
+    assert (record["bucket"], record["key"], record["output_key"]) == (app.locations.upload_bucket, KEY, KEY)
     assert record["outcome"] == "optimized" and record["bytes_in"] == len(data)
     assert output_keys(app) == [KEY]
     assert response["headers"]["X-Optimal-Image-Quality"] == str(record["quality"])
@@ -347,11 +347,12 @@ def test_an_unknown_route_is_404(app):
     assert_error(api.handle(app, event), 404, "no-such-route")
 
 
-def test_an_unexpected_exception_is_a_500_json_without_a_stack_trace(app):
-    def broken_chooser(*args):
+def test_an_unexpected_exception_is_a_500_json_without_a_stack_trace(app, monkeypatch):
+    def broken_search(*args):
         raise RuntimeError("secret internals")
 
-    response = api.handle(replace(app, choose=broken_chooser), image_event(encoded(photo_like(), quality=97)))
+    monkeypatch.setattr(search, "verified", broken_search)
+    response = api.handle(app, image_event(encoded(photo_like(), quality=97)))
     body = assert_error(response, 500, "internal-error")
     assert "secret" not in response["body"] and "Traceback" not in response["body"]
     assert sample("api-optimize-image")["requestContext"]["requestId"] in body["detail"]

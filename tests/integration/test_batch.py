@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from handler import batch
+from handler.aws import batch
 from scripts.s3events import encode_key
 from tests.conftest import NearTimeout, encoded, photo_like, unreachable
 
@@ -114,7 +114,7 @@ def test_a_task_for_a_bucket_other_than_the_upload_bucket_is_a_permanent_failure
     put(output, "elsewhere.jpg")
     ((_, code, summary),) = codes(batch.handle(app, batch_event("1.0", (output, "elsewhere.jpg"))))
     assert (code, summary["reason"]) == ("PermanentFailure", "foreign-bucket")
-    assert app.settings.upload_bucket in summary["detail"]
+    assert app.locations.upload_bucket in summary["detail"]
 
 
 def test_s3_out_of_reach_is_a_temporary_failure_so_batch_retries(app, buckets):

@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handler import s3_event
+from handler.aws import s3_event
 
 KEYS = ["Records", "s3", "bucket", "name", "object", "key", "eventSource", "EventSource", "body", "Sns", "Message",
         "Type", "Event", "source", "detail-type", "detail", "eventName"]

@@ -1,7 +1,7 @@
 """S3 failing under the handler: through a fault-injecting proxy (scripts/faultproxy.py) in front of the moto
 server, every upload still ends as exactly one output with the right bytes and tags.
 
-Two layers of retry are at work, as on AWS: botocore's (handler.storage.RETRIES) inside one invocation, and
+Two layers of retry are at work, as on AWS: botocore's (handler.aws.storage.RETRIES) inside one invocation, and
 Lambda's asynchronous retry of the whole event when the handler raises TransientFailure, emulated here.
 """
 
@@ -14,12 +14,11 @@ import pytest
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 
-from handler import app as wiring
-from handler import s3_event
-from handler.config import Settings
+from handler.aws import s3_event, wiring
+from handler.aws.storage import RETRIES, Storage
+from handler.aws.wiring import App
 from handler.core import optimize
-from handler.service import App
-from handler.storage import RETRIES, Storage
+from handler.settings import Locations, Settings
 from scripts.faultproxy import INTERNAL_ERROR, KINDS, FaultProxy
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
@@ -46,9 +45,9 @@ def proxied(proxy: FaultProxy) -> object:
     return boto3.client("s3", endpoint_url=proxy.url, config=RETRIES.merge(Config(read_timeout=READ_TIMEOUT)))
 
 
-def through(client: object, settings: Settings) -> App:
+def through(client: object, settings: Settings, locations: Locations) -> App:
     """The App that build() makes, with `client` for its storage."""
-    return replace(wiring.build(settings), storage=Storage(client))
+    return replace(wiring.build(settings, locations), storage=Storage(client))
 
 
 def invoke_async(app: App, event: dict) -> int:
@@ -87,7 +86,7 @@ def assert_exactly_one_correct_output_each(app: App, uploads: dict[str, bytes], 
     assert output_keys(bucket) == sorted(uploads)
     s3 = boto3.client("s3")
     for key, data in uploads.items():
-        expected, result = optimize(data, app.settings, app.model, app.choose)
+        expected, result = optimize(data, app.settings, app.model)
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == expected, key
         assert tags(bucket, key) == result.tags(), key
 
@@ -97,7 +96,7 @@ def test_with_30_percent_of_requests_failing_every_upload_arrives_exactly_once_w
     uploads = images(UPLOADS)
     events = [put_event(upload(source, key, data)) for key, data in uploads.items()]
     with FaultProxy(s3_url, share=0.3, seed=5, delay=READ_TIMEOUT + 0.5, lifetime=600) as proxy:
-        app = through(proxied(proxy), Settings(upload_bucket=source, output_bucket=output))
+        app = through(proxied(proxy), Settings(), Locations(upload_bucket=source, output_bucket=output))
         for event in events:
             invoke_async(app, event)
     assert {kind: proxy.plan.counts[kind] > 0 for kind in KINDS} == dict.fromkeys(KINDS, True)
@@ -113,7 +112,7 @@ def test_a_record_failing_after_all_retries_fails_the_event_and_its_retry_comple
         client = proxied(proxy)
         attempts = client.meta.config.retries["total_max_attempts"]  # botocore's: the first, then the retries
         proxy.plan.fail_next(attempts, INTERNAL_ERROR, path_contains="/two.jpg")  # every attempt of one GetObject
-        app = through(client, Settings(upload_bucket=source, output_bucket=output))
+        app = through(client, Settings(), Locations(upload_bucket=source, output_bucket=output))
         assert invoke_async(app, event) == 2
     assert proxy.plan.counts[INTERNAL_ERROR] == attempts
     assert_exactly_one_correct_output_each(app, uploads, output)

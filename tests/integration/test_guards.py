@@ -8,11 +8,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from handler import app as wiring
-from handler import s3_event
-from handler.config import Settings
-from handler.probe import MARKER
-from handler.service import App
+from handler.aws import s3_event, wiring
+from handler.aws.wiring import App
+from handler.image.jpeg import MARKER
+from handler.settings import Locations, Settings
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, encoded, photo_like
 from tests.integration.test_s3_event import tags, upload
@@ -42,7 +41,7 @@ def versions(bucket: str) -> dict[str, int]:
 @pytest.fixture
 def app(buckets) -> App:
     upload_bucket, output = buckets
-    return wiring.build(Settings(upload_bucket=upload_bucket, output_bucket=output))
+    return wiring.build(Settings(), Locations(upload_bucket=upload_bucket, output_bucket=output))
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def shared(buckets) -> tuple[str, App]:
     """One versioned bucket for uploads and outputs, outputs under PREFIX, and an App set up for it."""
     bucket, _ = buckets
     boto3.client("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    return bucket, wiring.build(Settings(upload_bucket=bucket, output_bucket=bucket, output_prefix=PREFIX))
+    return bucket, wiring.build(Settings(), Locations(upload_bucket=bucket, output_bucket=bucket, output_prefix=PREFIX))
 
 
 def test_processing_the_same_upload_twice_writes_identical_bytes_and_tags(app, buckets):

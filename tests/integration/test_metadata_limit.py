@@ -15,10 +15,10 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from handler import batch, s3_event
-from handler.probe import MARKER
-from handler.service import App
-from handler.storage import METADATA_LIMIT, RETRIES, Storage
+from handler.aws import batch, s3_event
+from handler.aws.storage import METADATA_LIMIT, RETRIES, Storage
+from handler.aws.wiring import App
+from handler.image.jpeg import MARKER
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_batch import batch_event, codes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from handler import api, batch, s3_event
+from handler.aws import api, batch, s3_event
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_api import assert_error, quality_event

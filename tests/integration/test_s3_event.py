@@ -14,10 +14,10 @@ import boto3
 import pytest
 from PIL import Image
 
-from handler import s3_event
-from handler.config import TARGET_METADATA
-from handler.probe import MARKER
-from handler.service import App
+from handler.aws import s3_event
+from handler.aws.wiring import App
+from handler.image.jpeg import MARKER
+from handler.settings import TARGET_METADATA
 from scripts.s3events import eventbridge_event, put_event, put_record, sns_envelope, sns_record, sqs_record
 from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
 
@@ -207,7 +207,7 @@ def logged_results(app: App, records: list[dict]) -> tuple[list[dict], list[dict
 )
 def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignored(app, record, reason, named):
     """It must not vanish without a word, nor stop the records beside it."""
-    results, logged = logged_results(app, [record, put_record(app.settings.upload_bucket, "never.jpg", 1, "e")])
+    results, logged = logged_results(app, [record, put_record(app.locations.upload_bucket, "never.jpg", 1, "e")])
     assert (results[0]["outcome"], results[0]["reason"]) == ("ignored", reason) and named in results[0]["detail"]
     assert (results[1]["outcome"], results[1]["reason"]) == ("failed", "missing-object")
     assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", reason)

@@ -12,12 +12,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from handler import app as wiring
-from handler import s3_event
-from handler.config import Settings
-from handler.probe import MARKER
-from handler.service import App
-from handler.storage import COPY_LIMIT, RETRIES, Storage
+from handler.aws import s3_event, wiring
+from handler.aws.storage import COPY_LIMIT, RETRIES, Storage
+from handler.aws.wiring import App
+from handler.image.jpeg import MARKER
+from handler.settings import Locations, Settings
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_s3_event import tags, upload
@@ -47,7 +46,7 @@ def observed() -> Observed:
 @pytest.fixture
 def app(buckets, observed) -> App:
     source, output = buckets
-    built = wiring.build(Settings(upload_bucket=source, output_bucket=output, max_input_bytes=LIMIT))
+    built = wiring.build(Settings(max_input_bytes=LIMIT), Locations(upload_bucket=source, output_bucket=output))
     return replace(built, storage=Storage(observed.client))
 
 

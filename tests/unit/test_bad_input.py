@@ -13,17 +13,19 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from handler import verify
-from handler.config import Settings
-from handler.core import OPTIMIZED, ORIGINAL_KEPT, REJECTED, Result, optimize
-from handler.model import Model
-from handler.verify import Sample, sample, verified
+from handler.core import optimize
+from handler.image.metadata import NONE
+from handler.quality import search
+from handler.quality.model import Model
+from handler.quality.search import Sample, sample
+from handler.result import OPTIMIZED, ORIGINAL_KEPT, REJECTED, Result
+from handler.settings import Settings
 from tests.conftest import encoded, photo_like
 
 
 def run(data: bytes, settings: Settings, model: Model) -> tuple[bytes, Result]:
     """optimize() as the handler calls it, with the invariants every input must keep checked."""
-    out, result = optimize(data, settings, model, verified)
+    out, result = optimize(data, settings, model)
     assert len(out) == result.bytes_out <= result.bytes_in == len(data)
     return out, result
 
@@ -353,8 +355,8 @@ def test_an_image_under_64_pixels_gets_an_outcome_and_never_a_larger_output(sett
 
 
 def test_an_image_too_small_for_ssimulacra2_is_scored_so_that_heavy_damage_counts():
-    """handler.ssim2 scores anything under 8 px on a side 100; the verifier must not take that as a pass."""
-    sample = Sample(photo_like(7, 5, seed=3), {}, 80)
+    """handler.quality.ssim2 scores anything under 8 px on a side 100; the verifier must not take that as a pass."""
+    sample = Sample(photo_like(7, 5, seed=3), NONE, 80)
     damaged, _ = sample.measure(10, "4:2:0", "annex-k")
     faithful, _ = sample.measure(95, "4:4:4", "annex-k")
     assert damaged < 90 < faithful
@@ -371,7 +373,7 @@ def test_an_image_longer_than_a_jpeg_can_be_is_kept(settings, fixed_model):
 @pytest.mark.parametrize("size", [(50, 20_000), (20_000, 50)])
 def test_a_strip_narrower_than_a_tile_is_sampled_not_scored_whole(size):
     mosaic = sample(Image.new("RGB", size)).size
-    assert min(mosaic) == 50 and max(mosaic) <= 16 * verify.TILE  # one row of tiles along the strip
+    assert min(mosaic) == 50 and max(mosaic) <= 16 * search.TILE  # one row of tiles along the strip
 
 
 def test_a_strip_is_optimized(settings, fixed_model):

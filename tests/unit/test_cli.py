@@ -16,7 +16,7 @@ import pytest
 
 from handler import cli
 from handler.cli import main
-from handler.config import Settings
+from handler.settings import Settings
 from tests.conftest import encoded, photo_like
 
 

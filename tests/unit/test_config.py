@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from handler.config import PRESETS, TARGET_METADATA, ConfigError, Settings
+from handler.errors import ConfigError
+from handler.settings import PRESETS, TARGET_METADATA, Locations, Settings, preset
 
 
 def test_an_empty_environment_gives_the_documented_defaults():
@@ -18,7 +19,8 @@ def test_each_variable_is_read():
     env = {"TARGET": "90", "MIN_QUALITY": "40", "MAX_QUALITY": "95", "VERIFY": "false", "METADATA": "strip",
            "MAX_INPUT_BYTES": "1000", "MAX_PIXELS": "2000", "UPLOAD_BUCKET": "in", "OUTPUT_BUCKET": "out",
            "OUTPUT_PREFIX": "small/"}
-    assert Settings.from_env(env) == Settings(90, 40, 95, False, "strip", 1000, 2000, "in", "out", "small/")
+    assert Settings.from_env(env) == Settings(90, 40, 95, False, "strip", 1000, 2000)
+    assert Locations.from_env(env) == Locations("in", "out", "small/")
 
 
 @pytest.mark.parametrize(("value", "verify"), [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
@@ -39,24 +41,24 @@ def test_a_value_the_function_cannot_run_with_is_refused_and_named(env, named):
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize("preset", [*PRESETS, *map(str, PRESETS)])
-def test_another_preset_can_be_chosen_for_one_job_or_request(preset):
-    assert Settings().at_target(preset).target == int(preset)
+@pytest.mark.parametrize("value", [*PRESETS, *map(str, PRESETS)])
+def test_another_preset_can_be_chosen_for_one_job_or_request(value):
+    assert Settings().for_call(preset(value), {}).target == int(value)
 
 
 @pytest.mark.parametrize("value", ["75", "high", "", None, "80.5"])
 def test_a_target_that_is_not_a_preset_is_refused_with_the_presets_named(value):
     with pytest.raises(ConfigError, match="70, 80, 85, 90"):
-        Settings().at_target(value)
+        preset(value)
 
 
 def test_an_upload_asks_for_its_own_preset_in_its_metadata_unless_the_caller_chose_one():
     asked = {TARGET_METADATA: "90"}
-    assert Settings().for_upload(asked).target == 90
-    assert Settings(target=70).for_upload({"target": "90"}).target == 70  # an uploader's own `target` is not ours
-    assert Settings().at_target("85").for_upload(asked).target == 85
+    assert Settings().for_call(None, asked).target == 90
+    assert Settings(target=70).for_call(None, {"target": "90"}).target == 70  # an uploader's own `target` is not ours
+    assert Settings().for_call(85, asked).target == 85
 
 
 def test_a_target_an_upload_asks_for_that_is_not_a_preset_is_refused_with_the_header_named():
     with pytest.raises(ConfigError, match=r"x-amz-meta-optimal-image-target='95': must be one of 70, 80, 85, 90"):
-        Settings().for_upload({TARGET_METADATA: "95"})
+        Settings().for_call(None, {TARGET_METADATA: "95"})

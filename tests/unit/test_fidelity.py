@@ -15,8 +15,9 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
-from handler.core import OPTIMIZED, encode_predicted, optimize
-from handler.probe import marked_quality
+from handler.core import optimize
+from handler.image.jpeg import marked_quality
+from handler.result import OPTIMIZED
 from tests.conftest import encoded, grey_photo, photo_like
 
 ORIENTATION = 0x0112
@@ -105,7 +106,7 @@ def exif_with(orientation: int | None = None, make: str | None = None) -> bytes:
 
 
 def recompressed(data: bytes, settings, model) -> Image.Image:
-    out, result = optimize(data, settings, model, encode_predicted)
+    out, result = optimize(data, replace(settings, verify=False), model)
     assert result.outcome == OPTIMIZED
     return Image.open(io.BytesIO(out))
 
@@ -248,6 +249,6 @@ def test_an_app13_without_iptc_is_not_carried(settings, fixed_model):
 
 def test_a_grey_picture_with_a_colour_profile_stays_in_colour_with_its_profile(settings, fixed_model):
     icc = adobe_rgb_like_icc()
-    out, result = optimize(encoded(grey_photo(), "PNG", icc_profile=icc), settings, fixed_model, encode_predicted)
+    out, result = optimize(encoded(grey_photo(), "PNG", icc_profile=icc), replace(settings, verify=False), fixed_model)
     output = Image.open(io.BytesIO(out))
     assert result.outcome == OPTIMIZED and output.mode == "RGB" and output.info.get("icc_profile") == icc

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler import verify
-from handler.core import OPTIMIZED, ORIGINAL_KEPT, optimize
-from handler.model import load
-from handler.probe import marked_quality
-from handler.ssim2 import score
+from handler.core import optimize
+from handler.image.jpeg import marked_quality
+from handler.quality.model import load
+from handler.quality.ssim2 import score
+from handler.result import OPTIMIZED, ORIGINAL_KEPT
 from tests.conftest import PHOTOS, encoded, photo_like
 
 
@@ -39,9 +39,9 @@ def test_an_optimized_output_carries_one_mark_naming_its_target_and_quality(sett
 
 
 def test_an_output_uploaded_again_is_kept_as_it_is_so_its_score_against_the_original_holds(settings):
-    original, model, chooser = (PHOTOS / "Kodak_DC240.jpg").read_bytes(), load(), verify.chooser(settings)
-    first, result = optimize(original, settings, model, chooser)
-    again, second = optimize(first, settings, model, chooser)
+    original, model = (PHOTOS / "Kodak_DC240.jpg").read_bytes(), load()
+    first, result = optimize(original, settings, model)
+    again, second = optimize(first, settings, model)
     assert (result.outcome, second.outcome, second.reason) == (OPTIMIZED, ORIGINAL_KEPT, "already-optimized")
     assert again == first and second.bytes_out == len(first)
     assert f"target=80 quality={result.quality}" in second.detail

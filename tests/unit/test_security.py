@@ -21,11 +21,10 @@ import boto3
 import pytest
 from PIL.PngImagePlugin import PngInfo
 
-from handler import app as wiring
-from handler import s3_event
-from handler.config import Settings
-from handler.core import Result
-from handler.storage import Storage
+from handler.aws import s3_event, wiring
+from handler.aws.storage import Storage
+from handler.result import Result
+from handler.settings import Locations, Settings
 from scripts.s3events import put_event, put_record
 from tests.conftest import PHOTOS, encoded, photo_like
 
@@ -135,7 +134,7 @@ def test_logs_carry_no_object_content_and_no_credentials(s3_url, buckets, captur
                for key, data in uploads().items()]
     records.append(put_record(source, "never-uploaded.jpg", 1, "0"))
     client = boto3.client("s3", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-    app = replace(wiring.build(Settings(upload_bucket=source, output_bucket=output)), storage=Storage(client))
+    app = replace(wiring.build(Settings(), Locations(upload_bucket=source, output_bucket=output)), storage=Storage(client))
     outcomes = [r["outcome"] for r in s3_event.handle(app, put_event(*records))["results"]]
     assert outcomes == ["optimized", "original-kept", "rejected", "rejected", "failed"]
 

@@ -1,4 +1,4 @@
-"""handler/ssim2.py against the PyPI `ssimulacra2` reference, on small committed images.
+"""handler/quality/ssim2.py against the PyPI `ssimulacra2` reference, on small committed images.
 
 The reference reads files (``Image.open(path).convert("RGB")``), so each case
 hands it the fixture PNG and a JPEG written to tmp_path, and hands ours the
@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 from ssimulacra2 import compute_ssimulacra2
 
-from handler import ssim2
+from handler.quality import ssim2
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ssim2"
 IMAGES = ("shapes.png", "texture.png", "grey_odd.png", "../photos/Sony_Cybershot_(6).jpg")
 """Under 256 pixels on the short side an image has at most 5 scales; the photo has all 6, and only at 6
-does full resolution score the Y channel alone (see handler.ssim2._PRUNE)."""
+does full resolution score the Y channel alone (see handler.quality.ssim2._PRUNE)."""
 QUALITIES = (30, 60, 85, 95)
 
 
@@ -123,6 +123,6 @@ def test_pixels_other_than_8_bit_grey_or_rgb_are_rejected(image: np.ndarray, err
 
 def test_the_module_loads_without_scipy_or_scikit_learn() -> None:
     """It runs in Lambda, where only numpy and Pillow are installed."""
-    code = "import sys, handler.ssim2; sys.exit(any(m in sys.modules for m in ('scipy', 'sklearn')))"
+    code = "import sys, handler.quality.ssim2; sys.exit(any(m in sys.modules for m in ('scipy', 'sklearn')))"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from handler.storage import _storage_error
+from handler.aws.storage import _storage_error
 
 
 def refusal(code: str, status: int) -> ClientError:

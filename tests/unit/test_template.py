@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 import pytest
 from cfnlint.decode import decode_str
 
-from handler.config import PRESETS, Settings
+from handler.settings import PRESETS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -29,9 +29,9 @@ ENV_VARS = (
     "MAX_INPUT_BYTES", "MAX_PIXELS", "UPLOAD_BUCKET", "OUTPUT_BUCKET", "OUTPUT_PREFIX",
 )
 ENTRY_POINTS = {
-    "OptimizeFunction": "handler.s3_event.lambda_handler",
-    "ApiFunction": "handler.api.lambda_handler",
-    "BatchFunction": "handler.batch.lambda_handler",
+    "OptimizeFunction": "handler.aws.s3_event.lambda_handler",
+    "ApiFunction": "handler.aws.api.lambda_handler",
+    "BatchFunction": "handler.aws.batch.lambda_handler",
 }
 # Values the intrinsics are rendered with, so that policy resources can be compared as plain ARNs.
 RENDERED = {
@@ -286,12 +286,10 @@ def test_globals_set_every_environment_variable_the_code_reads(template: dict) -
         assert value["Ref"] in template["Parameters"], f"{name} refers to {value['Ref']}, not a parameter"
 
 
-def test_globals_cover_the_names_read_in_handler_config(template: dict) -> None:
-    config = ROOT / "handler" / "config.py"
-    if not config.exists():
-        pytest.skip("handler/config.py not written yet")
+def test_globals_cover_the_names_read_in_handler_settings(template: dict) -> None:
+    config = ROOT / "handler" / "settings.py"
     read = set(re.findall(r"""get\(\s*["']([A-Z][A-Z0-9_]+)["']""", config.read_text()))
-    assert read, "found no environment variable names in handler/config.py"
+    assert read, "found no environment variable names in handler/settings.py"
     assert read <= set(template["Globals"]["Function"]["Environment"]["Variables"])
 
 

@@ -1,4 +1,4 @@
-"""Training's contract with the function: what scikit-learn fitted, handler/model.py evaluates alike with
+"""Training's contract with the function: what scikit-learn fitted, handler/quality/model.py evaluates alike with
 numpy; and a model depends on the label table's content only."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handler.features import FEATURES
-from handler.model import from_artifact
+from handler.quality.features import FEATURES
+from handler.quality.model import from_artifact
 from training import train
 
 
@@ -45,7 +45,7 @@ def _label_tables(folder: Path, shuffle: int) -> None:
     for index in range(40):
         name, values = f"picture-{index:02d}.jpg", rng.uniform(0, 3, len(FEATURES))
         images.append({"name": name, "pixel_hash": f"{index:016x}", "split": "train" if index % 4 else "test",
-                       **dict(zip(FEATURES, values))})
+                       **dict(zip(FEATURES, values, strict=False))})
         for quality in range(1, 101):  # scores rise with quality; pictures with more detail need more
             score = 100 - (100 - quality) * (0.6 + 0.3 * values[0])
             points.append({"name": name, "subsampling": "4:2:0", "quality": quality, "score": score, "bytes": 0})
@@ -67,5 +67,5 @@ def test_the_model_depends_on_the_labels_not_on_the_order_labelling_wrote_them(t
         models.append(train.fit_model(table.where(table.split == "train"), "trees-d3-huber")["all"])
     first, second = models
     assert len(first["trees"]) == len(second["trees"])
-    for a, b in zip(first["trees"], second["trees"]):
+    for a, b in zip(first["trees"], second["trees"], strict=False):
         assert all(np.array_equal(a[key], b[key]) for key in a)

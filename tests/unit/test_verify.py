@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from handler import verify
-from handler.core import Bounds, Candidate
-from handler.verify import Sample, confirmed
+from handler.quality import search
+from handler.quality.search import Bounds, Candidate, Sample, confirmed
 
 TARGET = 80
 BOUNDS = Bounds(30, 95)
@@ -35,36 +34,36 @@ def whole_score(quality: int) -> float:
 def run(over: float) -> tuple[Scripted, Candidate]:
     """The mosaic over-scores the whole image by `over` points."""
     mosaic, whole = Scripted(lambda q: whole_score(q) + over), Scripted(whole_score)
-    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + search.SAMPLE_MARGIN)
     return whole, confirmed(whole, mosaic, settled, BOUNDS, TARGET)
 
 
 def test_a_mosaic_that_agrees_with_the_whole_image_is_confirmed_with_one_whole_image_score():
     whole, candidate = run(over=0.0)
     assert whole.asked == [candidate.quality] and candidate.score >= TARGET
-    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50))
+    assert candidate.quality == math.ceil(2 * (TARGET + search.SAMPLE_MARGIN - 50))
 
 
 def test_when_the_mosaic_over_scores_the_next_try_is_aimed_by_the_measured_gap():
     whole, candidate = run(over=3.0)
     assert len(whole.asked) == 2 and candidate.score >= TARGET
     # aimed at target + gap + margin on the mosaic: the margin's worth above the lowest passing quality
-    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50))
+    assert candidate.quality == math.ceil(2 * (TARGET + search.SAMPLE_MARGIN - 50))
     assert candidate.data == f"q{candidate.quality}".encode()
 
 
 def test_an_unreachable_target_ends_at_the_highest_allowed_quality_within_the_budget():
     mosaic, whole = Scripted(lambda q: 100.0), Scripted(lambda q: 60 + 0.1 * q)
-    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    settled = mosaic.settle("4:2:0", 50, BOUNDS, TARGET + search.SAMPLE_MARGIN)
     candidate = confirmed(whole, mosaic, settled, BOUNDS, TARGET)
-    assert len(whole.asked) <= verify.MAX_ENCODES and whole.asked[-1] == BOUNDS.high
+    assert len(whole.asked) <= search.MAX_ENCODES and whole.asked[-1] == BOUNDS.high
     assert candidate.quality == BOUNDS.high and candidate.score < TARGET
 
 
 def test_when_the_whole_image_passes_by_far_the_next_try_is_aimed_lower():
     whole, candidate = run(over=-4.0)
     assert len(whole.asked) == 2 and whole.asked[1] < whole.asked[0]
-    assert candidate.quality == math.ceil(2 * (TARGET + verify.SAMPLE_MARGIN - 50)) and candidate.score >= TARGET
+    assert candidate.quality == math.ceil(2 * (TARGET + search.SAMPLE_MARGIN - 50)) and candidate.score >= TARGET
 
 
 def test_the_walk_finds_the_lowest_passing_quality_or_stops_at_one_passing_by_less_than_enough():
@@ -74,10 +73,10 @@ def test_the_walk_finds_the_lowest_passing_quality_or_stops_at_one_passing_by_le
         asked.append(quality)
         return whole_score(quality)
 
-    assert verify.walk(score, 50, BOUNDS, TARGET) == 60  # whole_score reaches 80 at 60
+    assert search.walk(score, 50, BOUNDS, TARGET) == 60  # whole_score reaches 80 at 60
     closed = len(asked)
     asked.clear()
-    early = verify.walk(score, 50, BOUNDS, TARGET, enough=2.0)
+    early = search.walk(score, 50, BOUNDS, TARGET, enough=2.0)
     assert TARGET <= whole_score(early) < TARGET + 2.0 and len(asked) < closed
 
 
@@ -88,7 +87,7 @@ def test_once_the_walk_brackets_the_target_it_interpolates_instead_of_bisecting(
         asked.append(quality)
         return 20.0 + quality  # reaches 80 at 60; the first step (1.5 per point) overshoots to 65
 
-    assert verify.walk(score, 50, BOUNDS, TARGET) == 60
+    assert search.walk(score, 50, BOUNDS, TARGET) == 60
     # bisection of 50..65 would ask 57, 61, 59, 60: six scores in all, the whole budget
     assert asked == [50, 65, 60, 59]
 
@@ -96,17 +95,17 @@ def test_once_the_walk_brackets_the_target_it_interpolates_instead_of_bisecting(
 def test_when_the_mosaic_error_changes_with_quality_the_search_interpolates_on_the_whole_image():
     # a smooth gradient: the mosaic's curve is nearly flat while the whole image's is steep
     mosaic, whole = Scripted(lambda q: 70 + 0.13 * q), Scripted(lambda q: 50 + 0.45 * q)
-    settled = mosaic.settle("4:2:0", 75, BOUNDS, TARGET + verify.SAMPLE_MARGIN)
+    settled = mosaic.settle("4:2:0", 75, BOUNDS, TARGET + search.SAMPLE_MARGIN)
     candidate = confirmed(whole, mosaic, settled, BOUNDS, TARGET)
     lowest = math.ceil((TARGET - 50) / 0.45)
-    assert TARGET <= candidate.score < TARGET + verify.SURPLUS and candidate.quality >= lowest
+    assert TARGET <= candidate.score < TARGET + search.SURPLUS and candidate.quality >= lowest
     assert len(whole.asked) <= 4
 
 
 def test_interpolate_stays_strictly_inside_the_bracket():
-    assert verify.interpolate((40, 70.0), (90, 95.0), 80.0) == 60
-    assert verify.interpolate((40, 70.0), (42, 95.0), 99.0) == 41  # beyond the upper point: clamped inside
-    assert verify.interpolate((40, 80.0), (50, 79.0), 80.0) == 45  # scores not rising: the midpoint
+    assert search.interpolate((40, 70.0), (90, 95.0), 80.0) == 60
+    assert search.interpolate((40, 70.0), (42, 95.0), 99.0) == 41  # beyond the upper point: clamped inside
+    assert search.interpolate((40, 80.0), (50, 79.0), 80.0) == 45  # scores not rising: the midpoint
 
 
 class TwoChromas(Scripted):
@@ -127,13 +126,13 @@ class TwoChromas(Scripted):
 
 
 def test_a_subsampled_answer_above_subsampled_max_is_weighed_against_full_chroma():
-    tiles = TwoChromas(subsampled_pass=verify.SUBSAMPLED_MAX + 2)
-    settled = verify.on_sample(tiles, 70, Bounds(50, 100), TARGET)
+    tiles = TwoChromas(subsampled_pass=search.SUBSAMPLED_MAX + 2)
+    settled = search.on_sample(tiles, 70, Bounds(50, 100), TARGET)
     assert (settled.subsampling, settled.quality) == ("4:4:4", 60)  # 180 bytes against 4:2:0's 194
 
 
 def test_below_the_high_presets_a_subsampled_answer_up_to_subsampled_max_is_taken_alone():
-    tiles = TwoChromas(subsampled_pass=verify.SUBSAMPLED_MAX)
-    settled = verify.on_sample(tiles, 70, Bounds(50, 100), TARGET)
-    assert (settled.subsampling, settled.quality) == ("4:2:0", verify.SUBSAMPLED_MAX)
+    tiles = TwoChromas(subsampled_pass=search.SUBSAMPLED_MAX)
+    settled = search.on_sample(tiles, 70, Bounds(50, 100), TARGET)
+    assert (settled.subsampling, settled.quality) == ("4:2:0", search.SUBSAMPLED_MAX)
     assert tiles.asked_subsampling == {"4:2:0"}

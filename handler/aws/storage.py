@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.errors import StorageError
+from handler.result import OCTET_STREAM
 
 # Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
 # after these attempts is reported as transient so that the caller can leave it to AWS's retries.
@@ -52,7 +53,6 @@ COPY_LIMIT = 5 * 1024**3
 """The largest object one CopyObject copies (5 GB).
 https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
 
-OCTET_STREAM = "application/octet-stream"
 UNTYPED = ("", "binary/octet-stream", OCTET_STREAM)
 """Content-Types that say nothing of the bytes: S3 stores binary/octet-stream for an upload sent without one."""
 

@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from handler import log
-from handler.app import app
-from handler.service import App, process_or_record
+from handler.aws.pipeline import process_or_record
+from handler.aws.wiring import App, app
 
 app()  # settings and model at import time: the cold start pays once, not the first record
 

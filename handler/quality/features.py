@@ -7,7 +7,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from handler.probe import Probe
+from handler.image.intake import Probe
 
 FEATURES = (
     "bpp",

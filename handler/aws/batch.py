@@ -1,5 +1,5 @@
 """Entry point for S3 Batch Operations (LambdaInvoke, invocation schema 1.0 or 2.0): the backfill of objects
-already in the upload bucket, each task through service.process_object like an upload.
+already in the upload bucket, each task through handler.aws.pipeline like an upload.
 
 Result codes: Succeeded whenever the object was handled and recorded (optimized, original kept, rejected or
 skipped); PermanentFailure where retrying cannot help (missing object, access denied, an archived object, any
@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from handler import log
-from handler.app import app
-from handler.config import ConfigError
-from handler.service import App, process_or_record
+from handler.aws.pipeline import process_or_record
+from handler.aws.wiring import App, app
+from handler.errors import ConfigError
+from handler.settings import preset
 
 app()  # settings and model at import time: the cold start pays once, not the first task
 
@@ -61,13 +62,13 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
         raise ValueError(f"invocationSchemaVersion {version!r} is not one of {SCHEMA_VERSIONS}")
     tasks = [Task.of(task) for task in event.get("tasks", [])]
     try:
-        job_app = with_user_arguments(app, (event.get("job") or {}).get("userArguments") or {})
+        target = job_target((event.get("job") or {}).get("userArguments") or {})
     except ConfigError as exc:
         log.emit("failed", logging.ERROR, reason="bad-user-arguments", detail=str(exc))
         failed = {"outcome": "failed", "reason": "bad-user-arguments", "detail": str(exc)}
         results = [answer(task, PERMANENT_FAILURE, **failed) for task in tasks]
     else:
-        results = [run(job_app, task, context) for task in tasks]
+        results = [run(app, task, context, target) for task in tasks]
     return {
         "invocationSchemaVersion": version,
         "treatMissingKeysAs": PERMANENT_FAILURE,
@@ -76,23 +77,21 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
     }
 
 
-def with_user_arguments(app: App, arguments: Mapping[str, str]) -> App:
-    """The app with this job's UserArguments applied; ConfigError for an unknown or invalid one."""
+def job_target(arguments: Mapping[str, str]) -> int | None:
+    """The target this job's UserArguments choose, if any; ConfigError for an unknown or invalid argument."""
     unknown = sorted(set(arguments) - set(USER_ARGUMENTS))
     if unknown:
         raise ConfigError(f"unknown user arguments {', '.join(unknown)}; known: {', '.join(USER_ARGUMENTS)}")
-    if "target" not in arguments:
-        return app
-    return replace(app, settings=app.settings.at_target(arguments["target"]))
+    return preset(arguments["target"]) if "target" in arguments else None
 
 
-def run(app: App, task: Task, context: object = None) -> dict[str, str]:
-    upload_bucket = app.settings.upload_bucket
+def run(app: App, task: Task, context: object = None, target: int | None = None) -> dict[str, str]:
+    upload_bucket = app.locations.upload_bucket
     if task.bucket != upload_bucket:
         log.emit("failed", logging.WARNING, bucket=task.bucket, key=task.key, reason="foreign-bucket")
         return answer(task, PERMANENT_FAILURE, outcome="failed", reason="foreign-bucket",
                       detail=f"only s3://{upload_bucket} is processed")
-    processed, error = process_or_record(app, task.bucket, task.key, context)
+    processed, error = process_or_record(app, task.bucket, task.key, context, target)
     if error is not None:
         code = TEMPORARY_FAILURE if error.transient else PERMANENT_FAILURE
         return answer(task, code, outcome="failed", reason=error.reason)

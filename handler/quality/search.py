@@ -18,10 +18,48 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from handler import pixels as px
-from handler.config import Settings
-from handler.core import Bounds, Candidate, Chooser, encode_predicted
-from handler.ssim2 import Reference
+from handler.image import encode as px
+from handler.image.intake import Probe
+from handler.image.jpeg import ANNEX_K
+from handler.image.metadata import NONE, Metadata
+from handler.quality.ssim2 import Reference
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One encoding of the pixels, and what the search thinks of it (None when not checked)."""
+
+    data: bytes
+    quality: int
+    subsampling: str
+    tables: str
+    """The quantisation tables `quality` scales (a handler.image.jpeg.TABLE_SETS name)."""
+    score: float | None
+    sampled: bool = False
+    """The score is of a sample of the image, not of all of it (photos over CONFIRM_MAX_PIXELS)."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The qualities a search may pick from: the configured range, capped at the source's own quality."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def of(cls, min_quality: int, max_quality: int, info: Probe) -> Bounds:
+        high = max_quality if info.source_quality is None else min(max_quality, info.source_quality)
+        return cls(min(min_quality, high), high)
+
+    def clamp(self, quality: float) -> int:
+        return min(max(round(quality), self.low), self.high)
+
+
+def unchecked(pixels: Image.Image, quality: int, bounds: Bounds, target: int, metadata: Metadata) -> Candidate:
+    """One encode at the predicted quality, unchecked (VERIFY=false). It is coded with libjpeg's tables, those of
+    the labels the model learnt: at an unchecked quality, other tables would be a guess on a guess."""
+    return Candidate(px.encode(pixels, quality, "4:2:0", metadata), quality, "4:2:0", ANNEX_K, None)
+
 
 TILE = 96
 MIN_TILE = 32
@@ -43,15 +81,14 @@ too, as where 4:2:0 fails."""
 
 SAMPLE_MARGIN = 1.0
 """The mosaic tends to score above the whole image: the sample walk aims this much higher, so that
-the confirmation on the whole image usually passes at once. A margin of 2 with a SURPLUS of 3 spares
-more second whole-image scores, but cost 1.8-3.8% more bytes for 1.02-1.20x the speed (`make tune`)."""
+the confirmation on the whole image usually passes at once. Larger margins spare second whole-image scores but
+cost more bytes than the time they save (`make tune`, bench/results/train/sample-tuning.md)."""
 
 CONFIRM_MAX_PIXELS = 25_000_000
 """The largest confirmation: the whole image up to this size (24 MP photos are below it), else a mosaic of
-GRID x GRID tiles of about this many pixels, half a 48 MP photo or more. The process holds about 45 bytes
-per pixel confirmed, and a 24 MP photo peaked at 1.17 GB of the function's 1769 MB (`python -m
-bench.runtime`, bench/results/runtime.md). 0 turns the confirmation off, so that the sample's verdict
-stands: `make tune` does it to show what the confirmation is for."""
+GRID x GRID tiles of about this many pixels, half a 48 MP photo or more. Memory grows with the pixels
+confirmed: peak memory by size is in bench/results/runtime.md (`python -m bench.runtime`). 0 turns the
+confirmation off, so that the sample's verdict stands: `make tune` does it to show what the confirmation is for."""
 
 SURPLUS = 2.0
 """A whole-image score this many points or more above the target is worth one more whole-image score
@@ -66,7 +103,7 @@ SLOPE = 1.5
 """Quality steps per SSIMULACRA2 point, roughly, near the presets: sizes the first steps of the walk."""
 
 MIN_SIDE = 8
-"""handler.ssim2 has no scale to compare below 8 pixels on a side and scores such images 100 whatever
+"""handler.quality.ssim2 has no scale to compare below 8 pixels on a side and scores such images 100 whatever
 the damage. Smaller samples are scored enlarged (nearest neighbour), so their colour and block errors count."""
 
 
@@ -148,16 +185,16 @@ class Sample:
     """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried. Walks are
     coded with the tables the target calls for (`pixels.tables_for`) unless told otherwise."""
 
-    def __init__(self, image: Image.Image, extra: dict[str, object], target: int) -> None:
+    def __init__(self, image: Image.Image, metadata: Metadata, target: int) -> None:
         self.image = image
-        self._extra = extra
+        self._metadata = metadata
         self._target = target
         self._reference = Reference(_rgb(image))
         self._tried: dict[tuple[int, str, str], tuple[float, bytes]] = {}
 
     def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         if (quality, subsampling, tables) not in self._tried:
-            encoded = px.encode(self.image, quality, subsampling, self._extra, tables=tables)
+            encoded = px.encode(self.image, quality, subsampling, self._metadata, tables=tables)
             score = self._reference.score(_rgb(Image.open(io.BytesIO(encoded))))
             self._tried[quality, subsampling, tables] = (score, encoded)
         return self._tried[quality, subsampling, tables]
@@ -217,8 +254,8 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
     tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
     requantise every block and can miss the target at every quality the cap allows."""
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
-    if not subsampled[0].passes and subsampled[0].tables != px.ANNEX_K:
-        subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, px.ANNEX_K))
+    if not subsampled[0].passes and subsampled[0].tables != ANNEX_K:
+        subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
     best = _best(subsampled)
     held_back = not best.passes or best.quality > SUBSAMPLED_MAX
     if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or held_back):
@@ -232,26 +269,23 @@ def _best(options: list[Settled]) -> Settled:
     return min(passing, key=lambda o: len(o.encoded)) if passing else max(options, key=lambda o: o.score)
 
 
-def verified(
-    pixels: Image.Image, quality: int, bounds: Bounds, settings: Settings, extra: dict[str, object]
-) -> Candidate:
+def verified(pixels: Image.Image, quality: int, bounds: Bounds, target: int, metadata: Metadata) -> Candidate:
     """The predicted quality, moved until it just reaches the target: searched on the sample (cheap),
     then confirmed on the whole image (exact), or above CONFIRM_MAX_PIXELS on a mosaic of large tiles,
     the image itself then encoded at the quality the check settled on."""
     tiles = sample(pixels)
     if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
-        settled = on_sample(Sample(pixels, extra, settings.target), quality, bounds, settings.target, SURPLUS)
+        settled = on_sample(Sample(pixels, metadata, target), quality, bounds, target, SURPLUS)
         return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.tables, settled.score)
-    searched = Sample(tiles, {}, settings.target)
-    settled = on_sample(searched, quality, bounds, settings.target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
+    searched = Sample(tiles, NONE, target)
+    settled = on_sample(searched, quality, bounds, target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
     if checked is pixels:
-        return either_confirmed(Sample(pixels, extra, settings.target), searched, settled, quality, bounds,
-                                settings.target)
+        return either_confirmed(Sample(pixels, metadata, target), searched, settled, quality, bounds, target)
     chosen = settled if checked is None else either_confirmed(
-        Sample(checked, {}, settings.target), searched, settled, quality, bounds, settings.target
+        Sample(checked, NONE, target), searched, settled, quality, bounds, target
     )
-    data = px.encode(pixels, chosen.quality, chosen.subsampling, extra, tables=chosen.tables)
+    data = px.encode(pixels, chosen.quality, chosen.subsampling, metadata, tables=chosen.tables)
     return Candidate(data, chosen.quality, chosen.subsampling, chosen.tables, chosen.score, sampled=True)
 
 
@@ -263,7 +297,7 @@ def either_confirmed(
     text or lines between them) is what halving the chroma destroys. Of failures, the one scoring highest
     is returned."""
     candidate = confirmed(whole, mosaic, settled, bounds, target)
-    others = [("4:2:0", px.ANNEX_K)] if settled.tables != px.ANNEX_K else []
+    others = [("4:2:0", ANNEX_K)] if settled.tables != ANNEX_K else []
     if settled.subsampling != "4:4:4" and whole.image.mode == "RGB":
         others.append(("4:4:4", ""))
     for subsampling, tables in others:
@@ -317,8 +351,3 @@ def interpolate(low: tuple[int, float], high: tuple[int, float], goal: float) ->
     (q0, s0), (q1, s1) = low, high
     guess = q0 + (goal - s0) * (q1 - q0) / (s1 - s0) if s1 > s0 else (q0 + q1) / 2
     return min(max(round(guess), q0 + 1), q1 - 1)
-
-
-def chooser(settings: Settings) -> Chooser:
-    """The check VERIFY asks for: `verified`, or the unchecked prediction."""
-    return verified if settings.verify else encode_predicted

@@ -435,7 +435,7 @@ class Reference:
         rgb = _as_rgb(rgb)
         self.shape: tuple[int, int] = rgb.shape[:2]
         self._channels = _channels(_scale_count(*self.shape))
-        pyramid = zip(_pyramid(rgb, self._channels), self._channels)
+        pyramid = zip(_pyramid(rgb, self._channels), self._channels, strict=False)
         # None where no channel is kept at that scale
         self._scales: list[_RefScale | None] = [_reference_scale(xyb) if kept else None for xyb, kept in pyramid]
 
@@ -450,7 +450,7 @@ class Reference:
             raise ValueError(f"size mismatch: reference {self.shape}, distorted {distorted.shape[:2]}")
         features = [
             _scale_features(ref, kept, xyb) if ref else np.zeros((3, 2, 3))
-            for ref, kept, xyb in zip(self._scales, self._channels, _pyramid(distorted, self._channels))
+            for ref, kept, xyb in zip(self._scales, self._channels, _pyramid(distorted, self._channels), strict=False)
         ]
         return _final_score(features)
 

@@ -1,11 +1,11 @@
 """Entry point for API Gateway (REST API, Lambda proxy integration): a thin adapter over the core.
 
     POST /optimize  image body       -> the optimized image; with `Accept: application/json`, its record instead
-    POST /optimize  {"key": "..."}   -> service.process_object on the upload bucket; the record as JSON
+    POST /optimize  {"key": "..."}   -> the S3 pipeline on the upload bucket; the record as JSON
     GET  /quality?key=...            -> what processing that upload would decide, with nothing written
 
 Each takes `?target=` (70, 80, 85 or 90) for this request instead of the stack's TARGET, or instead of the
-target an upload asks for in its metadata (config.TARGET_METADATA).
+target an upload asks for in its metadata (handler.settings.TARGET_METADATA).
 
 Every answer that is not an image is JSON; every error is `{"error": reason, "detail": ...}`.
 """
@@ -18,15 +18,16 @@ import json
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from handler import log
-from handler.app import app
-from handler.config import ConfigError
-from handler.core import REJECTED, Result, optimize
-from handler.errors import OptimalImageError, StorageError
-from handler.service import App, evaluate_object, process_object, published_type
+from handler.aws.pipeline import evaluate_object, process_object
+from handler.aws.wiring import App, app
+from handler.core import optimize
+from handler.errors import ConfigError, OptimalImageError, StorageError
+from handler.result import REJECTED, Result
+from handler.settings import preset
 
 app()  # settings and model at import time: the cold start pays once, not the first request
 
@@ -170,14 +171,14 @@ def only(fields: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> Non
         raise HttpError(400, "unknown-field", detail)
 
 
-def targeted(app: App, request: Request, allowed: tuple[str, ...]) -> App:
-    """The app at the target the query asks for (`?target=85`, one of the presets), else at the stack's (or at
-    the upload's own, where one is read and asks for one)."""
+def requested_target(request: Request, allowed: tuple[str, ...]) -> int | None:
+    """The target the query asks for (`?target=85`, one of the presets), if any; without it, the upload's own
+    (where one is read and asks for one), else the stack's."""
     only(request.query, (*allowed, "target"), "query")
     if "target" not in request.query:
-        return app
+        return None
     try:
-        return replace(app, settings=app.settings.at_target(request.query["target"]))
+        return preset(request.query["target"])
     except ConfigError as exc:
         raise HttpError(400, "bad-target", str(exc)) from exc
 
@@ -208,13 +209,13 @@ def fits(size: int) -> bool:
 def require_fit(app: App, size: int, what: str) -> None:
     """413, pointing at the upload bucket (which takes any size), where `size` bytes cannot be carried."""
     if not fits(size):
-        settings = app.settings
+        where = app.locations
         raise HttpError(
             413,
             "too-large",
             f"the {what} ({size} bytes) is over what a synchronous API call can carry: upload the image to "
-            f"s3://{settings.upload_bucket}/ instead; its optimized copy appears in "
-            f"s3://{settings.output_bucket}/{settings.output_prefix} under the same key",
+            f"s3://{where.upload_bucket}/ instead; its optimized copy appears in "
+            f"s3://{where.output_bucket}/{where.output_prefix} under the same key",
         )
 
 
@@ -269,12 +270,12 @@ def optimize_route(app: App, request: Request) -> dict[str, Any]:
 
 def optimize_body(app: App, request: Request) -> dict[str, Any]:
     """The core on the request's bytes; nothing read from or written to S3."""
-    app = targeted(app, request, ())
+    target = requested_target(request, ())
     data = request.data()
     require_fit(app, len(data), "request body")
-    output, result = optimize(data, app.settings, app.model, app.choose)
     sent_type = request.media_type()
-    result = replace(result, content_type=published_type(result, sent_type if sent_type.startswith("image/") else ""))
+    settings = app.settings.for_call(target, {})
+    output, result = optimize(data, settings, app.model, sent_type if sent_type.startswith("image/") else "")
     log.emit("processed", logging.INFO, source="api", **result.as_dict())
     headers = result_headers(result)
     if result.outcome == REJECTED:
@@ -286,18 +287,18 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:
-    app = targeted(app, request, ())
+    target = requested_target(request, ())
     fields = request.json()
     only(fields, ("key",), "body")
     key = requested_key(fields)
-    processed = process_object(app, app.settings.upload_bucket, key)
+    processed = process_object(app, app.locations.upload_bucket, key, target)
     return json_response(200, processed.as_dict(), result_headers(processed.result))
 
 
 def quality_route(app: App, request: Request) -> dict[str, Any]:
-    app = targeted(app, request, ("key",))
+    target = requested_target(request, ("key",))
     key = requested_key(request.query)
-    processed = evaluate_object(app, app.settings.upload_bucket, key)
+    processed = evaluate_object(app, app.locations.upload_bucket, key, target)
     return json_response(200, processed.as_dict(), result_headers(processed.result))
 
 

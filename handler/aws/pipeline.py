@@ -1,38 +1,21 @@
-"""Process one S3 object: fetch, call the core, publish, log. Every entry point that reads S3 uses this."""
+"""The S3 pipeline for one object: fetch, call the core, publish, log. Every entry point that reads S3 uses it."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from handler import log
-from handler.config import ConfigError, Settings
-from handler.core import JPEG, OPTIMIZED, REJECTED, Chooser, Result, optimize, rejected, too_large
-from handler.errors import OptimalImageError, OutOfTime, StorageError
-from handler.model import Model
-from handler.probe import MARKER
-from handler.storage import (
-    COPY_LIMIT,
-    METADATA_LIMIT,
-    OCTET_STREAM,
-    ORIGINAL_HEADERS,
-    Envelope,
-    Fetched,
-    Storage,
-    metadata_size,
-)
+from handler.aws.storage import COPY_LIMIT, METADATA_LIMIT, ORIGINAL_HEADERS, Envelope, Fetched, metadata_size
+from handler.aws.wiring import App
+from handler.core import optimize, refused, too_large
+from handler.errors import ConfigError, OptimalImageError, OutOfTime, StorageError
+from handler.image.jpeg import MARKER
+from handler.quality.model import Model
+from handler.result import OPTIMIZED, REJECTED, Decision, Result
+from handler.settings import Locations
 
 SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class App:
-    """What a warm container keeps: settings, model, storage and the quality chooser, made once."""
-
-    settings: Settings
-    model: Model
-    storage: Storage
-    choose: Chooser
 
 
 @dataclass(frozen=True)
@@ -56,60 +39,53 @@ class Processed:
         return record
 
 
-def published_type(result: Result, given: str) -> str:
-    """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
-    their uploader gave (`given`, "" for none), else the one of their format."""
-    if result.outcome == OPTIMIZED:
-        return JPEG
-    return given or result.content_type or OCTET_STREAM
-
-
 BATCH_PREFIXES = ("batch-manifests/", "batch-reports/")
 """Where the output bucket holds S3 Batch Operations' manifests, inventory reports and completion reports
 (template.yaml). An output is never written there: an upload keyed batch-manifests/... would replace a
 manifest."""
 
 
-def output_key(settings: Settings, key: str) -> str:
-    return settings.output_prefix + key
+def output_key(locations: Locations, key: str) -> str:
+    return locations.output_prefix + key
 
 
-def is_own_output(settings: Settings, bucket: str, key: str) -> bool:
+def is_own_output(locations: Locations, bucket: str, key: str) -> bool:
     """True where the output location overlaps the upload bucket and this key lies inside it.
 
     With one bucket for both, outputs are written under OUTPUT_PREFIX, and every key there is ours.
     """
-    return bucket == settings.output_bucket and key.startswith(settings.output_prefix)
+    return bucket == locations.output_bucket and key.startswith(locations.output_prefix)
 
 
-def _decide(app: App, bucket: str, key: str) -> tuple[Processed, bytes, Fetched | None]:
+def _decide(app: App, bucket: str, key: str, target: int | None) -> tuple[Processed, bytes, Fetched | None]:
     """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish (none where the upload
     is over MAX_INPUT_BYTES: it is copied unread) and the source."""
-    settings = app.settings
-    if is_own_output(settings, bucket, key):
+    locations = app.locations
+    if is_own_output(locations, bucket, key):
         return Processed(bucket, key, None, None, skipped="own-output"), b"", None
-    if output_key(settings, key).startswith(BATCH_PREFIXES):
+    if output_key(locations, key).startswith(BATCH_PREFIXES):
         return Processed(bucket, key, None, None, skipped="batch-prefix"), b"", None
-    fetched = app.storage.fetch(bucket, key, settings.max_input_bytes)
+    fetched = app.storage.fetch(bucket, key, app.settings.max_input_bytes)
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
-    data, result = _outcome(app, fetched)
-    result = replace(result, content_type=published_type(result, fetched.content_type))
-    where = output_key(settings, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
+    data, result = _outcome(app, fetched, target)
+    where = output_key(locations, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
     dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
 
 
-def _outcome(app: App, fetched: Fetched) -> tuple[bytes, Result]:
-    """The bytes to publish and the record, at the target the upload asks for in its metadata, if any
-    (Settings.for_upload). A target it asks for that is not a preset rejects it, as bad input does."""
+def _outcome(app: App, fetched: Fetched, target: int | None) -> Decision:
+    """The bytes to publish and the record, at the caller's `target`, else the one the upload asks for in its
+    metadata (Settings.for_call). A target it asks for that is not a preset rejects it, as bad input does."""
+    declared = fetched.content_type
     try:
-        settings = app.settings.for_upload(fetched.metadata)
+        settings = app.settings.for_call(target, fetched.metadata)
     except ConfigError as exc:
-        return fetched.data or b"", rejected("bad-target", str(exc), fetched.size, app.settings, app.model)
+        return Decision(fetched.data or b"", refused("bad-target", str(exc), fetched.size, app.settings, app.model,
+                                                     declared))
     if fetched.data is None:
-        return b"", unread(fetched.size, settings, app.model)
-    return optimize(fetched.data, settings, app.model, app.choose)
+        return Decision(b"", too_large(fetched.size, settings, app.model, declared, unread_note(fetched.size)))
+    return optimize(fetched.data, settings, app.model, declared)
 
 
 def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
@@ -117,14 +93,12 @@ def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
     return {**metadata, MARKER: model.version}
 
 
-def unread(size: int, settings: Settings, model: Model) -> Result:
-    """The core's too-large record for an upload whose size S3 gave before any of it was read. One over
-    COPY_LIMIT is not published at all: the detail says so."""
-    result = too_large(size, settings, model)
-    detail = result.detail + "; rejected unread"
+def unread_note(size: int) -> str:
+    """What happens to an upload whose size S3 gave before any of it was read: copied unread, or, over
+    COPY_LIMIT, not published at all."""
     if size > COPY_LIMIT:
-        detail += f"; not published: S3 copies at most {COPY_LIMIT} bytes in one CopyObject"
-    return replace(result, detail=detail)
+        return f"rejected unread; not published: S3 copies at most {COPY_LIMIT} bytes in one CopyObject"
+    return "rejected unread"
 
 
 def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
@@ -139,22 +113,23 @@ def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
 
 def publish(app: App, processed: Processed, data: bytes, fetched: Fetched) -> None:
     """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it."""
-    where, carried = (app.settings.output_bucket, processed.output_key), envelope(app, processed, fetched)
+    where, carried = (app.locations.output_bucket, processed.output_key), envelope(app, processed, fetched)
     if fetched.data is None:
         app.storage.copy(processed.bucket, processed.key, *where, carried)
     else:
         app.storage.publish(*where, data, carried)
 
 
-def evaluate_object(app: App, bucket: str, key: str) -> Processed:
+def evaluate_object(app: App, bucket: str, key: str, target: int | None = None) -> Processed:
     """What process_object would decide for s3://bucket/key (same skip rules, same core call), with nothing
     written and nothing logged. Raises StorageError only."""
-    return _decide(app, bucket, key)[0]
+    return _decide(app, bucket, key, target)[0]
 
 
-def process_object(app: App, bucket: str, key: str) -> Processed:
-    """Optimise s3://bucket/key into the output bucket. Raises StorageError only; bad images are results."""
-    processed, data, fetched = _decide(app, bucket, key)
+def process_object(app: App, bucket: str, key: str, target: int | None = None) -> Processed:
+    """Optimize s3://bucket/key into the output bucket, at the caller's `target` if it chose one. Raises
+    StorageError only; bad images are results."""
+    processed, data, fetched = _decide(app, bucket, key, target)
     if fetched is None:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
@@ -171,9 +146,9 @@ def process_object(app: App, bucket: str, key: str) -> Processed:
 
 
 RESERVE_MS = 30_000
-"""No object is started with less than this left before the function's timeout. The slowest image
-measured, a 49 MP picture that takes the verifier's longest path, took 9.7-22.2 s on one core in six runs
-(bench/results/runtime.md), so what is started also finishes."""
+"""No object is started with less than this left before the function's timeout: more than the slowest image
+measured, a 49 MP picture that takes the search's longest path, needs (bench/results/runtime.md), so what is
+started also finishes."""
 
 
 def out_of_time(context: object | None) -> bool:
@@ -183,14 +158,14 @@ def out_of_time(context: object | None) -> bool:
 
 
 def process_or_record(
-    app: App, bucket: str, key: str, context: object | None = None
+    app: App, bucket: str, key: str, context: object | None = None, target: int | None = None
 ) -> tuple[Processed | None, OptimalImageError | None]:
     """process_object, with a storage failure logged and returned instead of raised. Near the timeout
     the object is not started: it comes back as a transient OutOfTime, for the caller's retry."""
     try:
         if out_of_time(context):
             raise OutOfTime("out-of-time", f"under {RESERVE_MS} ms left before the function's timeout")
-        return process_object(app, bucket, key), None
+        return process_object(app, bucket, key, target), None
     except (StorageError, OutOfTime) as exc:
         log.emit("failed", logging.ERROR, bucket=bucket, key=key, reason=exc.reason, detail=exc.detail,
                  transient=exc.transient)

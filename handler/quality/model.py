@@ -14,12 +14,10 @@ from typing import Any
 import joblib
 import numpy as np
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "model.joblib"
+from handler.errors import ModelError
+
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "model.joblib"
 FORMAT = 1
-
-
-class ModelError(ValueError):
-    """The model file is missing, of another format, or has no entry for a target."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Pillow and JPEG bytes only: open safely, measure, decode, carry metadata over, encode."""

@@ -1,0 +1,87 @@
+"""Encode pixels as JPEG with the source's metadata: quantisation tables by policy, optimized Huffman coding, the
+progressive pass where it pays."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageFile
+
+from handler.image.jpeg import ANNEX_K, ROBIDOUX, TABLE_SETS, with_segments
+from handler.image.metadata import Metadata
+
+ROBIDOUX_BELOW = 90
+"""Below this target, 4:2:0 and greyscale encodings are coded with the Robidoux tables; 4:4:4 ones, and all at 90,
+with libjpeg's (Annex K): each set at its own lowest quality reaching the target, Robidoux's wrote fewer bytes in
+4:2:0 below 90 and more at 90 and in 4:4:4 (`python -m bench.tables`, bench/results/train/tables.md). Their median
+qualities agree within one step in 4:2:0, so the model, trained on libjpeg's, predicts for either."""
+
+
+def tables_for(subsampling: str, target: int) -> str:
+    """The TABLE_SETS name (handler.image.jpeg) an encoding at `subsampling` aimed at `target` is coded with."""
+    return ROBIDOUX if subsampling != "4:4:4" and target < ROBIDOUX_BELOW else ANNEX_K
+
+
+def encode(
+    pixels: Image.Image,
+    quality: int,
+    subsampling: str,
+    metadata: Metadata,
+    progressive: bool = False,
+    tables: str = ANNEX_K,
+) -> bytes:
+    """Baseline JPEG with optimized Huffman tables, as the oracle uses (progressive on request), quantised with
+    the base `tables` (a TABLE_SETS name) scaled to `quality` (Pillow scales given tables as libjpeg its own)."""
+    options: dict[str, object] = {} if pixels.mode == "L" else {"subsampling": subsampling}
+    if tables != ANNEX_K:
+        options["qtables"] = [base.astype(int).tolist() for base in TABLE_SETS[tables][: len(pixels.getbands())]]
+    options.update(metadata.save_options())
+    return with_segments(_encode(pixels, quality, progressive, options), 0xED, metadata.app13)
+
+
+def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[str, object]) -> bytes:
+    optimised = {"quality": quality, "optimize": True, "progressive": progressive, **options}
+    # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
+    # a pixel below quality 95 (2 from 95): noisy images at high quality with 4:4:4 need more, and libjpeg
+    # then fails, printing "Suspension not allowed here". The raw pixels' size holds any output up to
+    # quality 95 (binary noise, the worst case tried, took 2.3 bytes a pixel with 4:4:4).
+    try:
+        return _save(pixels, pixels.width * pixels.height * len(pixels.getbands()), **optimised)
+    except OSError:
+        # Beyond it (binary noise at quality 100: 3.2 bytes a pixel), the standard tables have no such
+        # limit, and their output bounds the optimised one, so it sizes the buffer for a second try.
+        plain = _save(pixels, quality=quality, optimize=False, **options)
+        try:
+            return _save(pixels, len(plain) + BUFFER_SLACK, **optimised)
+        except OSError:
+            return plain
+
+
+def leaner(
+    pixels: Image.Image, quality: int, subsampling: str, tables: str, metadata: Metadata, encoded: bytes
+) -> bytes:
+    """`encoded`, or the same pixels coded progressively where that is smaller.
+
+    Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
+    score, are the same (tests/unit/test_core.py); what it saves for one more encode is in
+    bench/results/quality.md.
+    """
+    progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
+    return progressive if len(progressive) < len(encoded) else encoded
+
+
+BUFFER_SLACK = 1 << 16
+"""Room beyond the standard tables' output, for the optimised tables and progressive scans' headers."""
+
+
+def _save(pixels: Image.Image, buffer: int = 0, **options: object) -> bytes:
+    """Pillow's JPEG writer, with an output buffer of at least `buffer` bytes. Pillow reads the floor of its
+    buffer from the module-level ImageFile.MAXBLOCK, so it is raised for this call only."""
+    out = io.BytesIO()
+    floor = ImageFile.MAXBLOCK
+    ImageFile.MAXBLOCK = max(floor, buffer)
+    try:
+        pixels.save(out, "JPEG", **options)
+    finally:
+        ImageFile.MAXBLOCK = floor
+    return out.getvalue()

@@ -1,0 +1,138 @@
+"""The safe-open gate and the measure of an upload before anything is decided: format, size, bits per pixel,
+the source's own JPEG quality. Nothing here decodes pixels."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, JpegImagePlugin
+
+from handler.errors import Rejected
+from handler.image.jpeg import SUBSAMPLING_NAMES, arithmetic_coded, estimate_jpeg_quality, own_mark
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the header says about an upload, read without decoding its pixels."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    bytes: int
+    frames: int
+    source_quality: int | None
+    source_subsampling: str | None
+    progressive: bool
+    mark: str | None = None
+    """This function's mark (`own_mark`): the upload is one of its outputs."""
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the file as uploaded: 8 x bytes / (width x height)."""
+        return 8 * self.bytes / self.pixels
+
+
+_SIGNATURES = (
+    ("PNG", 0, b"\x89PNG\r\n\x1a\n"),
+    ("JPEG", 0, b"\xff\xd8\xff"),
+    ("GIF", 0, b"GIF8"),
+    ("WebP", 8, b"WEBP"),
+    ("AVIF", 4, b"ftypavif"),
+)
+"""Magic numbers of formats Pillow reads: a file that has one but does not open is damaged, not foreign."""
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+"""ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
+
+
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error)
+"""What Pillow's readers raise on a damaged file (a fuzz of 1,800 mutated files met SyntaxError and TypeError
+beyond the first three). Anything else is left to raise: it is more likely a fault here than in the file."""
+
+
+def damaged(fault: object, part: str) -> Rejected:
+    """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
+
+    Pillow's message is kept (shortened) as the detail: it names the fault, not the object's content.
+    """
+    message = str(fault)[:160]
+    reason = "truncated" if "truncated" in message.lower() else "corrupt"
+    return Rejected(reason, f"{part} could not be decoded ({message})")
+
+
+def frame_count(image: Image.Image) -> int:
+    """How many frames the file holds. Pillow reads a TIFF's whole IFD chain for this, so a damaged
+    chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""
+    try:
+        return getattr(image, "n_frames", 1)
+    except DECODE_ERRORS as exc:
+        raise damaged(exc, "the frame index") from exc
+
+
+def _riff_length(data: bytes) -> int:
+    """The file length a RIFF header (WebP's container) declares: its size field plus the 8 bytes before it."""
+    return 8 + int.from_bytes(data[4:8], "little")
+
+
+def _unopenable(data: bytes, exc: Exception) -> Rejected:
+    """Why Pillow could not open `data`: a format without a decoder here, a damaged image, or no image."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        brand = data[8:12].decode("ascii")
+        return Rejected("unsupported-format", f"HEIF/HEIC (brand {brand}): no decoder for it in this build")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and _riff_length(data) > len(data):
+        # Pillow's WebP decoder says only "could not create decoder object"; the RIFF header has the length.
+        return Rejected("truncated", f"the WebP is cut short: {len(data)} of the {_riff_length(data)} bytes declared")
+    # Pillow's UnidentifiedImageError names only the BytesIO object (with its address): say it plainly.
+    fault = "no reader accepted it" if isinstance(exc, Image.UnidentifiedImageError) else exc
+    for name, offset, magic in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            return damaged(fault, f"the {name} header")
+    return Rejected("not-an-image", "no image format recognised")
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
+    if not data:
+        raise Rejected("empty", "the object has no bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
+    except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
+        raise _unopenable(data, exc) from exc
+    if isinstance(image, JpegImagePlugin.JpegImageFile) and arithmetic_coded(data):
+        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
+    if image.width < 1 or image.height < 1:
+        raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
+    if image.width * image.height > max_pixels:
+        raise Rejected(
+            "too-many-pixels", f"{image.width}x{image.height} is over the limit of {max_pixels} pixels"
+        )
+    return image
+
+
+def probe(image: Image.Image, size: int) -> Probe:
+    is_jpeg = isinstance(image, JpegImagePlugin.JpegImageFile)
+    sampling = JpegImagePlugin.get_sampling(image) if is_jpeg else -1
+    return Probe(
+        format=image.format or "unknown",
+        width=image.width,
+        height=image.height,
+        mode=image.mode,
+        bytes=size,
+        frames=frame_count(image),
+        source_quality=estimate_jpeg_quality(getattr(image, "quantization", {})) if is_jpeg else None,
+        source_subsampling=SUBSAMPLING_NAMES.get(sampling),
+        progressive=bool(image.info.get("progressive") or image.info.get("progression")),
+        mark=own_mark(image),
+    )

@@ -1,0 +1,66 @@
+"""The record of what happened to one input: its field names are the tag keys, log keys and JSON keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+OPTIMIZED = "optimized"
+ORIGINAL_KEPT = "original-kept"
+REJECTED = "rejected"
+
+JPEG = "image/jpeg"
+OCTET_STREAM = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one input, and the Content-Type of what is published for it."""
+
+    outcome: str
+    reason: str
+    detail: str
+    target: int
+    model_version: str
+    bytes_in: int
+    bytes_out: int
+    quality: int | None = None
+    predicted_quality: int | None = None
+    score: float | None = None
+    subsampling: str | None = None
+    tables: str | None = None
+    bpp: float | None = None
+    source_quality: int | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
+
+    @property
+    def saving(self) -> float:
+        return 1 - self.bytes_out / self.bytes_in if self.bytes_in else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def tags(self) -> dict[str, str]:
+        """The S3 object tags (at most 10; values within S3's allowed characters). `tables` says what `quality`
+        scales: the same number means other quantisation with other tables."""
+        return {
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "quality": "" if self.quality is None else str(self.quality),
+            "tables": self.tables or "",
+            "target": str(self.target),
+            "bpp": "" if self.bpp is None else f"{self.bpp:.3f}",
+            "bytes_in": str(self.bytes_in),
+            "bytes_out": str(self.bytes_out),
+            "model_version": self.model_version,
+        }
+
+
+class Decision(NamedTuple):
+    """The core's answer: the bytes to publish (the input's own where that is better) and why."""
+
+    data: bytes
+    result: Result
