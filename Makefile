@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 CORPUS ?= ../shared/corpus
 
-.PHONY: help venv run test model label bench tune load fuzz clean
+.PHONY: help venv run test test-fast lint model label bench tune load fuzz clean
 
 help:
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
-	@echo "make test         every test (unit, integration over HTTP, template validation)"
+	@echo "make test         lint, then every test (unit, integration over HTTP, template validation): what CI runs"
+	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
+	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds"
 	@echo "make tune         quantisation tables and the verifier's sample variants on the train split (bench/results/train/)"
@@ -36,8 +38,14 @@ venv: $(STAMP) $(SAM_STAMP)
 run: $(STAMP)
 	$(PY) scripts/local_run.py
 
-test: $(STAMP) $(SAM_STAMP)
+test: lint $(SAM_STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 label: $(STAMP)
 	$(PY) -m training.measure --corpus $(CORPUS)

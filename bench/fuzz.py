@@ -31,7 +31,7 @@ from handler.core import optimize
 from handler.quality.model import Linear, Model
 from handler.result import OPTIMIZED, ORIGINAL_KEPT, REJECTED
 from handler.settings import Settings
-from tests.conftest import encoded, photo_like
+from scripts.images import encoded, photo_like
 
 MODEL = Model("fuzz-fixed-80", {"all": Linear(("bpp",), np.zeros(1), 80.0, np.zeros(1), np.full(1, 100.0))})
 SETTINGS = Settings()

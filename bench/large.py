@@ -99,8 +99,9 @@ def measure(name: str, data: bytes, model: model_module.Model) -> list[str]:
                              ("sample's verdict (check off)", 0)):
             out, result, seconds = run(data, target, limit, model)
             score = output_score(whole, out) if out else 100.0
+            passed = "yes" if score >= target else "no"
             rows.append(f"| {name} | {target} | {label} | {result.quality} | {best} | {result.score} | {score:.2f} | "
-                        f"{'yes' if score >= target else 'no'} | {published(out, data) / oracle_bytes:.3f} | {seconds:.1f} |")
+                        f"{passed} | {published(out, data) / oracle_bytes:.3f} | {seconds:.1f} |")
     return rows
 
 

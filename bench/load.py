@@ -23,9 +23,9 @@ from multiprocessing import get_context
 import boto3
 
 from bench import publish
+from scripts.images import encoded, photo_like
 from scripts.s3events import put_event, put_record
 from scripts.s3server import moto_server, point_boto3_at
-from tests.conftest import encoded, photo_like
 
 UPLOAD, OUTPUT = "load-upload", "load-output"
 

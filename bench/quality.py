@@ -224,9 +224,10 @@ def ceiling(oracle_rows: list[dict[str, object]]) -> str:
     whole image (no prediction, no sample, no second try) against the oracle and against decode + encode."""
     one_check = [float(r["one_check_seconds"]) for r in oracle_rows]
     speedup = statistics.median(float(r["seconds"]) / c for r, c in zip(oracle_rows, one_check, strict=False))
-    cost = statistics.median(c / float(r["baseline_seconds"]) for r, c in zip(oracle_rows, one_check, strict=False))
+    pairs = list(zip(oracle_rows, one_check, strict=True))
+    cost = statistics.median(c / float(r["baseline_seconds"]) for r, c in pairs)
     probes = statistics.median(int(r["oracle_probes"]) for r in oracle_rows)
-    bisection = statistics.median(float(r["bisection_seconds"]) / c for r, c in zip(oracle_rows, one_check, strict=False))
+    bisection = statistics.median(float(r["bisection_seconds"]) / c for r, c in pairs)
     agree = sum(r["bisection_quality"] == r["oracle_quality"] for r in oracle_rows)
     return (f"One whole-image check alone (the original prepared, one encoding scored): median {speedup:.2f}x "
             f"faster than the oracle ({probes:g} scores per image), {bisection:.2f}x faster than bisection over "

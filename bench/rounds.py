@@ -68,8 +68,9 @@ def table(rows: list[dict[str, object]], targets: tuple[int, ...]) -> list[str]:
                 scores = [r["score"] for r in group]
                 re_encoded = sum(r["reason"] in ("verified", "verified-on-sample") for r in group)
                 ratio = sum(r["bytes"] for r in group) / sum(first[target, variant, r["name"]] for r in group)
+                passing = sum(s >= target for s in scores) / len(scores)
                 lines.append(f"| {target} | {variant} | {round_} | {re_encoded} of {len(group)} "
-                             f"| {sum(s >= target for s in scores) / len(scores):.1%} | {statistics.median(scores):.1f} "
+                             f"| {passing:.1%} | {statistics.median(scores):.1f} "
                              f"| {min(scores):.1f} | {ratio:.3f} |")
     return lines
 

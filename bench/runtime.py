@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from bench import publish
-from tests.conftest import colour_detail_between_the_tiles
+from scripts.images import colour_detail_between_the_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,9 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.s3events import eventbridge_event, put_event, put_record, sns_record, sqs_record
-from scripts.s3server import moto_server, point_boto3_at
+# run as a script (python scripts/local_run.py), so the repository root is put on the path first
+from scripts.s3events import eventbridge_event, put_event, put_record, sns_record, sqs_record  # noqa: E402
+from scripts.s3server import moto_server, point_boto3_at  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "fixtures" / "photos"
 UPLOAD, OUTPUT = "optimal-image-upload", "optimal-image-output"

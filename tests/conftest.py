@@ -1,8 +1,7 @@
-"""Shared fixtures: a real moto S3 server over HTTP for the session, small images made by code."""
+"""Shared fixtures: a real moto S3 server over HTTP for the session, small images made by code (scripts.images)."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -11,56 +10,18 @@ import boto3
 import numpy as np
 import pytest
 from botocore.config import Config
-from PIL import Image
 
 from handler.aws import wiring
 from handler.aws.storage import Storage
 from handler.aws.wiring import App
-from handler.quality import search
 from handler.quality.model import Linear, Model
 from handler.settings import Locations, Settings
+from scripts.images import colour_detail_between_the_tiles, encoded, grey_photo, photo_like
 from scripts.s3server import free_port, moto_server, point_boto3_at
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SERVER_FIXTURES = frozenset({"s3_url", "buckets", "app"})
 PHOTOS = FIXTURES / "photos"
-
-
-def photo_like(width: int = 256, height: int = 192, seed: int = 0) -> Image.Image:
-    """Smooth gradients, edges and fine noise: compresses like a photo, not like a flat test card."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    r = 128 + 90 * np.sin(x / 23.0) * np.cos(y / 31.0)
-    g = 110 + 80 * np.cos((x + y) / 40.0)
-    b = np.where((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 3) ** 2, 200.0, 60.0)
-    rgb = np.stack([r, g, b], axis=2) + rng.normal(0, 2, (height, width, 3))
-    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
-
-
-def grey_photo(width: int = 512, height: int = 384) -> Image.Image:
-    """A photo-like picture whose every pixel is grey, stored as RGB (as scanners and many editors save them)."""
-    return photo_like(width, height).convert("L").convert("RGB")
-
-
-def colour_detail_between_the_tiles(width: int = 640, height: int = 480) -> Image.Image:
-    """Noisy 1-pixel red and blue stripes, which 4:2:0 blurs to purple, except where the verifier's mosaic
-    tiles lie: those are plain grey, so the mosaic passes at any quality in 4:2:0 and only the whole image
-    shows what 4:2:0 loses. Made 256 rows at a time, so that a 48 MP one (bench.runtime) stays small."""
-    stripes = np.where((np.arange(width) % 2 == 0)[:, None], np.int16([200, 30, 40]), np.int16([30, 60, 200]))
-    values, noise = np.empty((height, width, 3), np.uint8), np.random.default_rng(0)
-    for top in range(0, height, 256):
-        band = values[top : top + 256]
-        band[:] = np.clip(stripes + noise.integers(-12, 13, (len(band), width, 1), dtype=np.int16), 0, 255)
-    side = search._tile_side(width, height)
-    for y in search._tile_origins(height, search.GRID, side):
-        for x in search._tile_origins(width, search.GRID, side):
-            values[y : y + side, x : x + side] = 120
-    return Image.fromarray(values, "RGB")
-
-
-def encoded(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -116,3 +77,14 @@ class NearTimeout:
 
     def get_remaining_time_in_millis(self) -> int:
         return 2_000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the S3 server (tests/integration, or a fixture that starts it) is slow: make
+    test-fast leaves them out, make test runs them."""
+    for item in items:
+        if "integration" in item.path.parts or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+__all__ = ["FIXTURES", "PHOTOS", "colour_detail_between_the_tiles", "encoded", "grey_photo", "photo_like"]

@@ -19,6 +19,7 @@ from handler.cli import main
 from handler.settings import Settings
 from tests.conftest import encoded, photo_like
 
+pytestmark = pytest.mark.slow  # every run starts worker processes
 
 @dataclass(frozen=True)
 class Run:

@@ -84,10 +84,12 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     out, result = optimize(data, settings, fixed_model)
     assert (result.outcome, result.reason) == (OPTIMIZED, "verified-on-sample")
     assert Image.open(io.BytesIO(out)).size == pixels.size
-    on_check = search.Sample(checked, NONE, settings.target).measure(result.quality, result.subsampling, result.tables)[0]
+    on_check = search.Sample(checked, NONE, settings.target).measure(result.quality, result.subsampling,
+                                                                     result.tables)[0]
     assert on_check >= settings.target and round(on_check, 2) == result.score
 
 
+@pytest.mark.slow  # whole-image scores of a 4:4:4 search: seconds each
 @pytest.mark.parametrize("target", [70, 80])
 def test_colour_detail_the_mosaic_missed_is_kept_with_full_chroma(settings, fixed_model, target):
     image = colour_detail_between_the_tiles()

@@ -69,10 +69,12 @@ def findings() -> dict[str, str]:
     return serverless_findings()
 
 
+@pytest.mark.slow
 def test_the_template_breaks_no_serverless_rule_beyond_the_documented_ones(findings):
     assert {rule: message for rule, message in findings.items() if rule not in OPEN} == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "rule", [pytest.param(rule, marks=pytest.mark.xfail(strict=True, reason=why)) for rule, why in OPEN.items()]
 )
@@ -134,7 +136,8 @@ def test_logs_carry_no_object_content_and_no_credentials(s3_url, buckets, captur
                for key, data in uploads().items()]
     records.append(put_record(source, "never-uploaded.jpg", 1, "0"))
     client = boto3.client("s3", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-    app = replace(wiring.build(Settings(), Locations(upload_bucket=source, output_bucket=output)), storage=Storage(client))
+    built = wiring.build(Settings(), Locations(upload_bucket=source, output_bucket=output))
+    app = replace(built, storage=Storage(client))
     outcomes = [r["outcome"] for r in s3_event.handle(app, put_event(*records))["results"]]
     assert outcomes == ["optimized", "original-kept", "rejected", "rejected", "failed"]
 

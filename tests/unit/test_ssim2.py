@@ -121,6 +121,7 @@ def test_pixels_other_than_8_bit_grey_or_rgb_are_rejected(image: np.ndarray, err
         ssim2.Reference(image)
 
 
+@pytest.mark.slow
 def test_the_module_loads_without_scipy_or_scikit_learn() -> None:
     """It runs in Lambda, where only numpy and Pillow are installed."""
     code = "import sys, handler.quality.ssim2; sys.exit(any(m in sys.modules for m in ('scipy', 'sklearn')))"

@@ -169,6 +169,7 @@ def _event(name: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- linters
+@pytest.mark.slow
 def test_cfn_lint_finds_no_problem_in_the_template() -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     command = [str(cfn_lint)] if cfn_lint.exists() else [shutil.which("cfn-lint") or "cfn-lint"]
@@ -176,6 +177,7 @@ def test_cfn_lint_finds_no_problem_in_the_template() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_sam_validate_with_lint_accepts_the_template() -> None:
     if not SAM.exists():
         pytest.skip(f"SAM CLI not installed at {SAM.relative_to(ROOT)} (make the .venv-sam virtualenv to run this)")
@@ -357,7 +359,9 @@ def test_manifests_and_reports_sit_where_no_trigger_fires_and_no_function_reads(
         assert not reads, f"{function} reads the output bucket: {reads}"
 
 
-def test_no_function_may_write_where_batch_operations_keeps_manifests_and_reports(template: dict, deployed: dict) -> None:
+def test_no_function_may_write_where_batch_operations_keeps_manifests_and_reports(
+    template: dict, deployed: dict
+) -> None:
     statements = template["Resources"]["OutputBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (deny,) = [s for s in statements if s["Effect"] == "Deny" and "AWS" in s["Principal"]]
     roles = {deployed["Resources"][f]["Properties"]["Role"]["Fn::GetAtt"][0] for f in ENTRY_POINTS}

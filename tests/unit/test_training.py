@@ -14,6 +14,8 @@ from handler.quality.features import FEATURES
 from handler.quality.model import from_artifact
 from training import train
 
+pytestmark = pytest.mark.slow  # fits scikit-learn models: seconds each, and scipy to import
+
 
 def _synthetic(rows: int = 400) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)

@@ -1,0 +1,93 @@
+"""The S3 pipeline for one object, with an in-memory storage in place of S3: what is fetched, decided, written and
+skipped. (tests/integration/ runs the same pipeline against the local S3 server over HTTP.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from handler.aws import pipeline
+from handler.aws.storage import Envelope, Fetched
+from handler.aws.wiring import App
+from handler.image.jpeg import MARKER
+from handler.settings import TARGET_METADATA, Locations, Settings
+from scripts.images import encoded, photo_like
+
+
+@dataclass
+class FakeStorage:
+    """Storage's three calls over a dict of (bucket, key) -> (bytes, user metadata)."""
+
+    objects: dict[tuple[str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    written: dict[tuple[str, str], tuple[bytes | None, Envelope]] = field(default_factory=dict)
+
+    def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
+        data, metadata = self.objects[bucket, key]
+        return Fetched(len(data), data if len(data) <= max_bytes else None, "", metadata, {})
+
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope) -> None:
+        self.written[bucket, key] = (data, envelope)
+
+    def copy(self, source_bucket: str, source_key: str, bucket: str, key: str, envelope: Envelope) -> None:
+        self.written[bucket, key] = (None, envelope)
+
+
+@pytest.fixture
+def storage() -> FakeStorage:
+    return FakeStorage()
+
+
+@pytest.fixture
+def fake_app(storage, fixed_model) -> App:
+    return App(Settings(verify=False), Locations("upload", "output"), fixed_model, storage)
+
+
+PHOTO = encoded(photo_like(), quality=97)
+
+
+def test_an_upload_is_written_under_its_key_with_the_marker_its_metadata_and_the_tags(fake_app, storage):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {"author": "me"})
+    processed = pipeline.process_object(fake_app, "upload", "a.jpg")
+    data, envelope = storage.written["output", "a.jpg"]
+    assert processed.result.outcome == "optimized" and len(data) < len(PHOTO)
+    assert envelope.metadata == {"author": "me", MARKER: fake_app.model.version}
+    assert envelope.tags == processed.result.tags() and envelope.content_type == "image/jpeg"
+
+
+def test_an_output_of_this_function_is_skipped_without_a_write(fake_app, storage):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {MARKER: "some-model"})
+    assert pipeline.process_object(fake_app, "upload", "a.jpg").skipped == "already-optimized"
+    assert storage.written == {}
+
+
+@pytest.mark.parametrize(("locations", "key", "skipped"), [
+    (Locations("upload", "upload", "small/"), "small/a.jpg", "own-output"),
+    (Locations("upload", "output"), "batch-manifests/a.jpg", "batch-prefix"),
+])
+def test_a_key_the_function_writes_itself_is_never_read_again(fake_app, storage, locations, key, skipped):
+    app = App(fake_app.settings, locations, fake_app.model, storage)
+    assert pipeline.process_object(app, "upload", key).skipped == skipped
+    assert storage.written == {}
+
+
+def test_the_callers_target_beats_the_uploads_which_beats_the_configured_one(fake_app, storage):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {TARGET_METADATA: "90"})
+    assert pipeline.evaluate_object(fake_app, "upload", "a.jpg").result.target == 90
+    assert pipeline.evaluate_object(fake_app, "upload", "a.jpg", target=70).result.target == 70
+    assert storage.written == {}  # evaluate_object decides without writing
+
+
+def test_an_upload_asking_for_a_target_that_is_not_a_preset_is_published_unchanged_as_rejected(fake_app, storage):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {TARGET_METADATA: "95"})
+    result = pipeline.process_object(fake_app, "upload", "a.jpg").result
+    assert (result.outcome, result.reason) == ("rejected", "bad-target") and TARGET_METADATA in result.detail
+    assert storage.written["output", "a.jpg"][0] == PHOTO
+
+
+def test_an_upload_over_max_input_bytes_is_copied_unread_and_says_so(fake_app, storage):
+    app = App(Settings(max_input_bytes=100), fake_app.locations, fake_app.model, storage)
+    storage.objects["upload", "a.jpg"] = (PHOTO, {})
+    result = pipeline.process_object(app, "upload", "a.jpg").result
+    assert (result.reason, result.bytes_out) == ("too-large", len(PHOTO)) and "rejected unread" in result.detail
+    assert storage.written["output", "a.jpg"][0] is None  # a server-side copy: the bytes never pass through
