@@ -4,7 +4,7 @@ Builds the function package exactly as `sam build` does (build.mk), then measure
 - its unzipped size,
 - cold start: a fresh Python 3.12 process importing the S3 entry point (imports, settings, S3
   client, model load), from the package as built (no .pyc for our own code, as on Lambda),
-- peak memory and time to optimise 12, 24 and 48 MP photos, each in a fresh process; the 48 MP one
+- peak memory and time to optimize 12, 24 and 48 MP photos, each in a fresh process; the 48 MP one
   also with sensor-like grain, which makes every encoding larger and the walk longer, and a 48 MP picture
   that takes the verifier's longest path (STRIPES).
 Writes bench/results/runtime.md.
@@ -73,7 +73,7 @@ elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(elapsed, peak / 1024, len(data), len(out), result.outcome, result.quality)
 """
-"""The upload is made in one process and optimised in another, so that the peak memory is the function's
+"""The upload is made in one process and optimized in another, so that the peak memory is the function's
 alone, as on Lambda, where the upload arrives as bytes."""
 
 
@@ -131,7 +131,7 @@ def photo_name(size: tuple[int, int], grain: float) -> str:
 def photo_lines(name: str, coding: str, elapsed: str, peak: str, bytes_in: str, bytes_out: str, outcome: str,
                 quality: str) -> list[str]:
     return [
-        f"| {name} ({coding}, {int(bytes_in) / 1e6:.1f} MB): time to optimise | {float(elapsed):.2f} s | - |",
+        f"| {name} ({coding}, {int(bytes_in) / 1e6:.1f} MB): time to optimize | {float(elapsed):.2f} s | - |",
         f"| {name}: peak memory of the process | {float(peak):.0f} MB | MemorySize in template.yaml |",
         f"| {name}: result | {outcome}, quality {quality}, {int(bytes_out) / 1e6:.1f} MB | - |",
     ]

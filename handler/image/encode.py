@@ -40,19 +40,19 @@ def encode(
 
 
 def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[str, object]) -> bytes:
-    optimised = {"quality": quality, "optimize": True, "progressive": progressive, **options}
-    # Optimised or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
+    optimized = {"quality": quality, "optimize": True, "progressive": progressive, **options}
+    # Optimized or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
     # a pixel below quality 95 (2 from 95): noisy images at high quality with 4:4:4 need more, and libjpeg
     # then fails, printing "Suspension not allowed here". The raw pixels' size holds any output up to
     # quality 95 (binary noise, the worst case tried, took 2.3 bytes a pixel with 4:4:4).
     try:
-        return _save(pixels, pixels.width * pixels.height * len(pixels.getbands()), **optimised)
+        return _save(pixels, pixels.width * pixels.height * len(pixels.getbands()), **optimized)
     except OSError:
         # Beyond it (binary noise at quality 100: 3.2 bytes a pixel), the standard tables have no such
-        # limit, and their output bounds the optimised one, so it sizes the buffer for a second try.
+        # limit, and their output bounds the optimized one, so it sizes the buffer for a second try.
         plain = _save(pixels, quality=quality, optimize=False, **options)
         try:
-            return _save(pixels, len(plain) + BUFFER_SLACK, **optimised)
+            return _save(pixels, len(plain) + BUFFER_SLACK, **optimized)
         except OSError:
             return plain
 
@@ -71,7 +71,7 @@ def leaner(
 
 
 BUFFER_SLACK = 1 << 16
-"""Room beyond the standard tables' output, for the optimised tables and progressive scans' headers."""
+"""Room beyond the standard tables' output, for the optimized tables and progressive scans' headers."""
 
 
 def _save(pixels: Image.Image, buffer: int = 0, **options: object) -> bytes:

@@ -65,7 +65,7 @@ def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> int | None:
 
 
 MARKER = "optimal-image"
-"""The name every output carries, so that it is never optimised again: in the file, a JPEG comment (`mark`);
+"""The name every output carries, so that it is never optimized again: in the file, a JPEG comment (`mark`);
 on S3, a user-metadata key (handler.aws.pipeline)."""
 
 _MARK = re.compile(re.escape(MARKER).encode() + rb" target=(\d+) quality=(100|[1-9][0-9]?)")
@@ -97,7 +97,7 @@ def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
 def own_mark(image: Image.Image) -> str | None:
     """The mark of an output of this function, where the file is still the encoding the mark describes (its
     tables are those of the marked quality). An output re-saved by an editor that keeps comments has other
-    tables, and is optimised like any other upload."""
+    tables, and is optimized like any other upload."""
     if not isinstance(image, JpegImagePlugin.JpegImageFile):
         return None
     for name, payload in image.applist:

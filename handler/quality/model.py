@@ -1,7 +1,7 @@
 """The quality model, evaluated with numpy alone.
 
 Training (training/train.py) fits with scikit-learn and exports plain arrays with joblib; nothing
-here imports scikit-learn or scipy, which would cost Lambda seconds of cold start and ~140 MB.
+here imports scikit-learn or scipy, which would cost Lambda seconds of cold start and most of the package size limit.
 """
 
 from __future__ import annotations

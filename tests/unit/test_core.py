@@ -113,10 +113,10 @@ def test_the_tags_name_quality_bpp_bytes_model_and_outcome(settings, fixed_model
 
 
 @pytest.mark.parametrize("quality, levels, least_bytes_per_pixel", [(90, 256, 1), (95, 256, 2), (100, 2, 3)])
-def test_a_noisy_image_at_high_quality_with_full_chroma_still_gets_optimised_tables(
+def test_a_noisy_image_at_high_quality_with_full_chroma_still_gets_optimized_tables(
     quality, levels, least_bytes_per_pixel, capfd
 ):
-    # Each output is larger than the buffer Pillow gives optimised coding (1 byte a pixel below quality 95,
+    # Each output is larger than the buffer Pillow gives optimized coding (1 byte a pixel below quality 95,
     # 2 from 95); the last one is larger than the raw pixels too
     values = np.random.default_rng(0).integers(0, levels, (200, 200, 3)) * (255 // (levels - 1))
     noise = Image.fromarray(values.astype(np.uint8), "RGB")

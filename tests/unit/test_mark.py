@@ -1,4 +1,4 @@
-"""Every optimized output carries a mark, a JPEG comment, so that it is never optimised a second time.
+"""Every optimized output carries a mark, a JPEG comment, so that it is never optimized a second time.
 
 Re-encoding an output is scored against the output, not the original, so the loss would add up round
 after round (`python -m bench.rounds`, bench/results/rounds.md). An output comes back more often than one
@@ -64,7 +64,7 @@ def test_an_output_is_kept_at_any_other_target_too(settings, fixed_model, target
     assert (second.outcome, second.reason) == (ORIGINAL_KEPT, "already-optimized")
 
 
-def test_an_output_re_saved_by_an_editor_that_keeps_comments_is_optimised_again_with_a_fresh_mark(
+def test_an_output_re_saved_by_an_editor_that_keeps_comments_is_optimized_again_with_a_fresh_mark(
     settings, fixed_model
 ):
     """The editor's encoding has other quantisation tables than the mark says: it is a new picture."""

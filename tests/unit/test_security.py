@@ -109,7 +109,7 @@ def text_chunk(text: str) -> PngInfo:
 
 
 def uploads() -> dict[str, bytes]:
-    """An optimised photo, a kept PNG, a rejected text and a damaged JPEG, each carrying SECRET_TEXT."""
+    """An optimized photo, a kept PNG, a rejected text and a damaged JPEG, each carrying SECRET_TEXT."""
     marker = SECRET_TEXT.encode()
     photo = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
     return {
