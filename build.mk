@@ -10,9 +10,13 @@
 # include the virtualenvs).
 
 LAMBDA_FUNCTIONS := OptimizeFunction ApiFunction BatchFunction
-# pip only fetches wheels built for the target platform and Python, so any Python 3 can run it; 3.12 (the
-# runtime's) is preferred so that the .pyc files pip writes are ones the runtime can use.
-LAMBDA_PYTHON ?= $(or $(shell command -v python3.12 2>/dev/null),python3)
+# pip only fetches wheels built for the target platform and Python (LAMBDA_PIP_TARGET), so any Python 3 runs it,
+# with --no-compile: byte code is written afterwards by a Python 3.12 only (the runtime's; scripts/python312.sh
+# finds one that really runs, past pyenv shims of versions not selected), so the package never carries .pyc
+# files of another version. Without a Python 3.12 it ships none, and says so: the runtime then compiles each
+# module at every cold start (its /var/task is read-only).
+LAMBDA_PYTHON ?= $(shell scripts/python312.sh)
+PIP_PYTHON ?= $(or $(LAMBDA_PYTHON),python3)
 # The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34). Pillow 13 publishes only manylinux_2_28
 # x86_64 wheels (no manylinux2014 ones), and pip does not widen one manylinux tag to the other, so both are
 # listed: pip then takes the wheel that matches either.
@@ -26,5 +30,8 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -R handler models "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/models" -name __pycache__ -type d -prune -exec rm -rf {} +
-	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check \
+	$(PIP_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile \
 		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
+	@if [ -n "$(LAMBDA_PYTHON)" ]; then \
+		$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"; \
+	else echo "build.mk: no Python 3.12 found (scripts/python312.sh): the package ships no byte code" >&2; fi
