@@ -20,6 +20,7 @@ from typing import TextIO
 from handler.core import optimize
 from handler.errors import ConfigError
 from handler.quality import model as model_module
+from handler.result import OPTIMIZED, jpeg_name
 from handler.settings import PRESETS, Settings
 
 
@@ -29,6 +30,12 @@ class Job:
     output: Path
     key: str
     """The output's path below --out, by which the index finds what was last written for this input."""
+    converted: Path | None = None
+    """Where the output goes if it is optimized, so a JPEG: `output` named as a JPEG (see `converted_names`)."""
+
+    def written_to(self, outcome: str) -> Path:
+        """An optimized output is named by its format; an original kept or rejected keeps its name."""
+        return self.converted if outcome == OPTIMIZED and self.converted else self.output
 
 
 FAILED = "failed"
@@ -90,7 +97,26 @@ def plan(paths: Iterable[Path], out: Path) -> list[Job]:
         if job.output.resolve() == job.source.resolve():
             raise PlanError(f"{job.source} would be written over itself; choose another --out")
         seen[job.output] = job.source
-    return jobs
+    return converted_names(jobs)
+
+
+def converted_names(jobs: list[Job]) -> list[Job]:
+    """The jobs with the path each output takes if it is optimized: its name as a JPEG's (x.png -> x.jpg); where
+    another input's output would have that name too (x.jpg beside x.png, or x.tif), its whole name with .jpg
+    (x.png.jpg). Names are compared ignoring case, as macOS's and Windows's file systems do."""
+    outputs = {str(job.output).casefold() for job in jobs}
+    wanted = Counter(jpeg_name(str(job.output)).casefold() for job in jobs)
+    named, claimed = [], set(outputs)
+    for job in jobs:
+        name = jpeg_name(str(job.output))
+        if name != str(job.output):
+            if name.casefold() in outputs or wanted[name.casefold()] > 1:
+                name = f"{job.output}.jpg"
+            if name.casefold() in claimed:
+                raise PlanError(f"{job.source}: its optimized output would be written to {name}, another input's")
+            claimed.add(name.casefold())
+        named.append(replace(job, converted=Path(name)))
+    return named
 
 
 def sha256_of(path: Path) -> str:
@@ -137,17 +163,44 @@ def read_index(out: Path) -> dict[str, dict[str, object]]:
     return entries
 
 
-def open_index(out: Path, entries: dict[str, dict[str, object]]) -> TextIO:
-    """The index rewritten with one line per key (so it does not grow with every resumption, and a cut line
-    is gone), open for appending the entries of this run."""
-    write_whole(out / INDEX, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries.values()).encode())
-    return open(out / INDEX, "a", encoding="utf-8")
-
-
 def index_entry(job: Job, record: dict[str, object], out: Path, digest: str) -> dict[str, object]:
+    """What the index keeps of one output: where it is, what it was made from and with, and its outcome."""
     return {"key": job.key, "output": Path(str(record["output"])).relative_to(out).as_posix(),
             "sha256": record["input_sha256"], "settings": digest, "bytes_in": record["bytes_in"],
             "bytes_out": record["bytes_out"], "outcome": record["outcome"], "reason": record["reason"]}
+
+
+@dataclass
+class Index:
+    """--out's index while a run writes to it: what the last run left (`previous`), the file this run's entries
+    are appended to, and every path this run's jobs may write (`claimed`)."""
+
+    out: Path
+    digest: str
+    previous: dict[str, dict[str, object]]
+    file: TextIO
+    claimed: frozenset[Path]
+
+    @classmethod
+    def open(cls, out: Path, digest: str, jobs: list[Job]) -> Index:
+        """The index rewritten with one line per key (so it does not grow with every resumption, and a cut line
+        is gone), open for appending this run's entries."""
+        previous = read_index(out)
+        write_whole(out / INDEX, "".join(json.dumps(e, sort_keys=True) + "\n" for e in previous.values()).encode())
+        claimed = frozenset(path for job in jobs for path in (job.output, job.converted) if path)
+        return cls(out, digest, previous, open(out / INDEX, "a", encoding="utf-8"), claimed)
+
+    def add(self, job: Job, record: dict[str, object]) -> None:
+        """Keep what `record`'s output was made from, and remove the output the job's input had before where it
+        was written under another name (x.jpg, now that x.png is kept as x.png) that no other input claims."""
+        written = Path(str(record["output"]))
+        self.file.write(json.dumps(index_entry(job, record, self.out, self.digest), sort_keys=True) + "\n")
+        self.file.flush()
+        before = self.previous.get(job.key)
+        if before is not None:
+            old = self.out / str(before["output"])
+            if old != written and old not in self.claimed - {job.output, job.converted}:
+                old.unlink(missing_ok=True)
 
 
 def recorded(settings: Settings) -> dict[str, object]:
@@ -229,7 +282,8 @@ def run_job(job: Job) -> dict[str, object]:
         data = job.source.read_bytes()
         with fd2_captured(messages):
             decision = optimize(data, settings, _worker_state["model"])
-        write_whole(job.output, decision.data)
+        paths["output"] = str(job.written_to(decision.result.outcome))
+        write_whole(Path(paths["output"]), decision.data)
     except OSError as exc:
         return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}
     except Exception as exc:  # noqa: BLE001 - recorded and shown below, and the run's status is 1
@@ -273,18 +327,16 @@ def summary(records: list[dict[str, object]], current: list[dict[str, object]]) 
 
 
 def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | None,
-            index: TextIO, out: Path) -> list[dict[str, object]]:
+            index: Index) -> list[dict[str, object]]:
     """Run the jobs on `workers` processes; each record goes to stdout (and the report) as soon as it is in, and
     each output written to the index."""
     records: list[dict[str, object]] = []
     if not todo:
         return records
-    digest = settings_digest(settings)
     with ProcessPoolExecutor(min(workers, len(todo)), initializer=_init_worker, initargs=(settings,)) as pool:
         for job, record in zip(todo, pool.map(run_job, todo, chunksize=1), strict=True):
             if record["outcome"] != FAILED:
-                index.write(json.dumps(index_entry(job, record, out, digest), sort_keys=True) + "\n")
-                index.flush()
+                index.add(job, record)
             records.append(record)
             line = json.dumps(record, sort_keys=True)
             print(line, flush=True)
@@ -307,18 +359,18 @@ def optimize_command(args: argparse.Namespace) -> int:
     digest = settings_digest(settings)
     try:
         note_settings(args.out, settings)
-        entries = read_index(args.out)
-        index = open_index(args.out, entries)
+        index = Index.open(args.out, digest, jobs)
     except OSError as exc:
         print(f"error: cannot write to {args.out}: {exc}", file=sys.stderr)
         return 1
+    entries = index.previous
     mine = {job.key: entries[job.key] for job in jobs if entries.get(job.key, {}).get("settings") == digest}
     current = [] if args.force else [mine[job.key] for job in jobs if is_current(job, mine.get(job.key), args.out)]
     done = {str(entry["key"]) for entry in current}
     todo = [job for job in jobs if job.key not in done]
     # appended to, so that after a resumed run the report still covers the files the first run did
-    with index, open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
-        records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report, index, args.out)
+    with index.file, open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
+        records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report, index)
     print(summary(records, current), file=sys.stderr)
     return 1 if any(r["outcome"] == FAILED for r in records) else 0
 

@@ -67,7 +67,7 @@ def test_outputs_mirror_the_input_tree_including_sub_folders(first):
         cli.INDEX,
         cli.RUN_RECORD,
         "a.jpg",
-        "trip/b.png",
+        "trip/b.jpg",  # optimized, so a JPEG, named as one
         "trip/notes.txt",
     ]
 
@@ -191,7 +191,7 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back_as_input(tree
 def test_a_file_argument_lands_at_the_top_of_the_output_folder(tree):
     source, out = tree
     result = run(source / "trip" / "b.png", "--out", out)
-    assert result.records[0]["output"] == str(out / "b.png") and (out / "b.png").exists()
+    assert result.records[0]["output"] == str(out / "b.jpg") and (out / "b.jpg").exists()
 
 
 def test_two_inputs_meant_for_one_output_stop_the_run_before_anything_is_written(tree, tmp_path):
@@ -230,7 +230,7 @@ def test_a_file_that_cannot_be_written_is_a_failed_record_the_others_go_on_and_t
     result = run(source, "--out", out, "--force")
     records = result.by_input()
     assert result.code == 1 and (records["a.jpg"]["outcome"], records["a.jpg"]["reason"]) == ("failed", "io-error")
-    assert records["b.png"]["outcome"] != "failed" and (out / "trip" / "b.png").exists()
+    assert records["b.png"]["outcome"] != "failed" and (out / "trip" / "b.jpg").exists()
     assert "      1  failed (io-error)\n" in result.stderr
 
 
@@ -252,7 +252,7 @@ def test_a_write_cut_short_leaves_no_output_so_the_next_run_redoes_it(tree):
 
     again = run(big, "--out", out)
     assert again.code == 0 and again.records[0]["outcome"] == "optimized"
-    assert (out / "big.png").stat().st_size == again.records[0]["bytes_out"] > 4096
+    assert (out / "big.jpg").stat().st_size == again.records[0]["bytes_out"] > 4096
 
 
 def test_a_fault_in_the_program_on_one_file_is_a_failed_record_not_the_end_of_the_run(tree, monkeypatch):
@@ -361,3 +361,68 @@ def test_what_libtiff_writes_to_stderr_lands_in_the_files_own_record(tmp_path, c
     (record,) = result.records
     assert "TIFFFetchNormalTag" in record["detail"]
     assert "TIFFFetchNormalTag" not in capfd.readouterr().err  # not on the terminal without the file's name
+
+
+# ---------------------------------------------------------------- issue 23, point 12
+
+
+def is_jpeg(path: Path) -> bool:
+    return path.read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_a_png_optimized_to_jpeg_is_named_jpg_and_its_row_says_so(tree):
+    source, out = tree
+    result = run(source, "--out", out)
+    b = result.by_input()["b.png"]
+    assert b["outcome"] == "optimized" and b["output"] == str(out / "trip" / "b.jpg")
+    assert is_jpeg(out / "trip" / "b.jpg") and not (out / "trip" / "b.png").exists()
+    assert result.by_input()["notes.txt"]["output"] == str(out / "trip" / "notes.txt")  # rejected: its own name
+
+
+def test_a_converted_output_whose_jpg_name_is_another_inputs_gets_its_whole_name_with_jpg(tree):
+    """x.png beside x.jpg: x.jpg is the JPEG's output, x.png's is x.png.jpg."""
+    source, out = tree
+    (source / "trip" / "b.jpg").write_bytes(encoded(photo_like(96, 64, seed=6), quality=97))
+    result = run(source, "--out", out)
+    records = result.by_input()
+    assert records["b.png"]["output"] == str(out / "trip" / "b.png.jpg") and is_jpeg(out / "trip" / "b.png.jpg")
+    assert records["b.jpg"]["output"] == str(out / "trip" / "b.jpg")
+    assert Path(records["b.jpg"]["output"]).stat().st_size == records["b.jpg"]["bytes_out"]
+
+
+def test_a_converted_output_is_current_under_its_new_name(tree):
+    source, out = tree
+    run(source, "--out", out)
+    assert run(source, "--out", out).records == []
+
+
+def test_an_output_written_under_another_name_before_is_removed_when_its_input_is_redone(tree):
+    """b.png optimized (trip/b.jpg), then replaced by a file that is not an image (kept as trip/b.png): one input,
+    one output."""
+    source, out = tree
+    run(source, "--out", out)
+    (source / "trip" / "b.png").write_text("not an image any more")
+    again = run(source, "--out", out)
+    assert again.by_input()["b.png"]["output"] == str(out / "trip" / "b.png")
+    assert not (out / "trip" / "b.jpg").exists()
+
+
+@pytest.mark.parametrize(("names", "converted"), [
+    (["x.png"], ["x.jpg"]),
+    (["x.JPEG", "y.tiff", "z"], ["x.JPEG", "y.jpg", "z.jpg"]),
+    (["x.jpg", "x.png"], ["x.jpg", "x.png.jpg"]),
+    (["x.png", "x.tif"], ["x.png.jpg", "x.tif.jpg"]),  # neither takes x.jpg: which would depend on the order
+    (["X.JPG", "x.png"], ["X.JPG", "x.png.jpg"]),  # one file on a file system that ignores case
+])
+def test_the_plan_names_each_output_for_the_case_it_is_optimized(tmp_path, names, converted):
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    jobs = cli.plan([tmp_path / name for name in names], tmp_path / "out")
+    assert [job.converted.name for job in jobs] == converted
+
+
+def test_a_plan_where_a_converted_name_is_another_inputs_own_is_refused(tmp_path):
+    for name in ("x.png", "x.jpg", "x.png.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(cli.PlanError, match="x.png.jpg"):
+        cli.plan([tmp_path], tmp_path / "out")
