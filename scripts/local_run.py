@@ -88,13 +88,14 @@ def run(images: Path, target: int | None, via: str) -> int:
         from handler.aws import s3_event  # after the environment is set: it reads settings at import
 
         print(f"{'key':44} {'bpp':>6} {'quality':>7} {'bytes in':>9}    {'bytes out':>9} {'saving':>7}  outcome")
-        problems = []
+        problems, written = [], []
         for key, size, etag in uploads:
             (result,) = s3_event.lambda_handler(delivered(via, key, size, etag))["results"]
             print(row(result))
             problems += check_tags(s3, result) if result.get("output_key") else [f"{key}: no output"]
+            written += [result["output_key"]] if result.get("output_key") else []
         total_in = sum(s3.head_object(Bucket=UPLOAD, Key=k)["ContentLength"] for k, _, _ in uploads)
-        total_out = sum(s3.head_object(Bucket=OUTPUT, Key=k)["ContentLength"] for k, _, _ in uploads)
+        total_out = sum(s3.head_object(Bucket=OUTPUT, Key=k)["ContentLength"] for k in written)
         saved = 1 - total_out / total_in if total_in else 0.0
         print(f"\n{len(uploads)} uploads, {total_in} -> {total_out} bytes ({saved:.1%} saved)")
     for problem in problems:
