@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -11,6 +12,16 @@ REJECTED = "rejected"
 
 JPEG = "image/jpeg"
 OCTET_STREAM = "application/octet-stream"
+
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def jpeg_name(name: str) -> str:
+    """`name` (a file's path or an S3 key) as an optimized output's, which is a JPEG whatever the input was: its
+    suffix replaced by .jpg (x.png -> x.jpg, x -> x.jpg), kept where it already says JPEG (x.JPEG), so that tools
+    that trust a name's suffix read it right."""
+    stem, suffix = posixpath.splitext(name)
+    return name if suffix.lower() in JPEG_SUFFIXES else stem + ".jpg"
 
 
 @dataclass(frozen=True)

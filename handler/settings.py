@@ -87,6 +87,9 @@ class Settings:
             raise ConfigError(f"bad number in environment: {exc}") from exc
 
 
+OUTPUT_SUFFIXES = ("keep", "format")
+
+
 @dataclass(frozen=True)
 class Locations:
     """Where the AWS shell reads uploads and writes outputs."""
@@ -94,8 +97,16 @@ class Locations:
     upload_bucket: str = ""
     output_bucket: str = ""
     output_prefix: str = ""
+    output_suffix: str = "keep"
+    """keep: an output has its upload's key (a drop-in replacement; its Content-Type says JPEG); format: an
+    optimized output's key is named as a JPEG's (x.png -> x.jpg), for tools that trust a key's suffix."""
+
+    def __post_init__(self) -> None:
+        if self.output_suffix not in OUTPUT_SUFFIXES:
+            raise ConfigError(f"OUTPUT_SUFFIX={self.output_suffix!r}: must be 'keep' or 'format'")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Locations:
         env = os.environ if env is None else env
-        return cls(env.get("UPLOAD_BUCKET", ""), env.get("OUTPUT_BUCKET", ""), env.get("OUTPUT_PREFIX", ""))
+        return cls(env.get("UPLOAD_BUCKET", ""), env.get("OUTPUT_BUCKET", ""), env.get("OUTPUT_PREFIX", ""),
+                   env.get("OUTPUT_SUFFIX", "") or "keep")

@@ -39,9 +39,14 @@ def delivered(via: str, key: str, size: int, etag: str) -> dict:
     return {"Records": [carriers[via](notification)]} if via in carriers else notification
 
 
+def files_in(images: Path) -> list[Path]:
+    """The files to upload: every file below `images` but its notes (.md)."""
+    return sorted(p for p in images.rglob("*") if p.is_file() and p.suffix.lower() != ".md")
+
+
 def upload_all(s3, images: Path) -> list[tuple[str, int, str]]:
     uploads = []
-    for path in sorted(p for p in images.rglob("*") if p.is_file() and p.suffix.lower() != ".md"):
+    for path in files_in(images):
         key = "uploads/" + path.relative_to(images).as_posix()
         response = s3.put_object(Bucket=UPLOAD, Key=key, Body=path.read_bytes())
         uploads.append((key, path.stat().st_size, response["ETag"]))
@@ -84,26 +89,32 @@ def run(images: Path, target: int | None, via: str) -> int:
         from handler.aws import s3_event  # after the environment is set: it reads settings at import
 
         print(f"{'key':44} {'bpp':>6} {'quality':>7} {'bytes in':>9}    {'bytes out':>9} {'saving':>7}  outcome")
-        problems = []
+        problems, written = [], []
         for key, size, etag in uploads:
             (result,) = s3_event.lambda_handler(delivered(via, key, size, etag))["results"]
             print(row(result))
             problems += check_tags(s3, result) if result.get("output_key") else [f"{key}: no output"]
+            written += [result["output_key"]] if result.get("output_key") else []
         total_in = sum(s3.head_object(Bucket=UPLOAD, Key=k)["ContentLength"] for k, _, _ in uploads)
-        total_out = sum(s3.head_object(Bucket=OUTPUT, Key=k)["ContentLength"] for k, _, _ in uploads)
-        print(f"\n{len(uploads)} uploads, {total_in} -> {total_out} bytes ({1 - total_out / total_in:.1%} saved)")
+        total_out = sum(s3.head_object(Bucket=OUTPUT, Key=k)["ContentLength"] for k in written)
+        saved = 1 - total_out / total_in if total_in else 0.0
+        print(f"\n{len(uploads)} uploads, {total_in} -> {total_out} bytes ({saved:.1%} saved)")
     for problem in problems:
         print("PROBLEM:", problem, file=sys.stderr)
     print("tags checked: " + ("all match" if not problems else f"{len(problems)} problems"))
     return 1 if problems else 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=SAMPLES, help="folder of images to upload")
     parser.add_argument("--target", type=int, choices=(70, 80, 85, 90))
     parser.add_argument("--via", choices=VIAS, default="s3", help="how each event reaches the function (default s3)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.images.is_dir():
+        parser.error(f"--images {args.images}: no such folder")  # exits with status 2
+    if not files_in(args.images):
+        parser.error(f"--images {args.images}: no files to upload in it (.md files are left out)")
     return run(args.images, args.target, args.via)
 
 

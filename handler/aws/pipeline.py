@@ -12,7 +12,7 @@ from handler.core import optimize, refused, too_large
 from handler.errors import ConfigError, OptimalImageError, OutOfTime, StorageError
 from handler.image.jpeg import MARKER
 from handler.quality.model import Model
-from handler.result import OPTIMIZED, REJECTED, Decision, Result
+from handler.result import OPTIMIZED, REJECTED, Decision, Result, jpeg_name
 from handler.settings import Locations
 
 SKIPPED = "skipped"
@@ -45,8 +45,13 @@ BATCH_PREFIXES = ("batch-manifests/", "batch-reports/")
 manifest."""
 
 
-def output_key(locations: Locations, key: str) -> str:
-    return locations.output_prefix + key
+def output_key(locations: Locations, key: str, result: Result | None = None) -> str:
+    """Where the output of `key` is written: under OUTPUT_PREFIX, and, with OUTPUT_SUFFIX=format, named as a
+    JPEG's where `result` says it is optimized (x.png -> x.jpg). An original kept or rejected keeps its key."""
+    where = locations.output_prefix + key
+    if result is not None and result.outcome == OPTIMIZED and locations.output_suffix == "format":
+        return jpeg_name(where)
+    return where
 
 
 def is_own_output(locations: Locations, bucket: str, key: str) -> bool:
@@ -69,7 +74,7 @@ def _decide(app: App, bucket: str, key: str, target: int | None) -> tuple[Proces
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
     data, result = _outcome(app, fetched, target)
-    where = output_key(locations, key) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
+    where = output_key(locations, key, result) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
     dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
 

@@ -272,3 +272,22 @@ def test_an_optimized_output_is_image_jpeg_whatever_the_upload_was_sent_as(app, 
     (result,) = s3_event.handle(app, put_event(record))["results"]
     assert result["outcome"] == "optimized"
     assert boto3.client("s3").head_object(Bucket=output, Key="p.png")["ContentType"] == "image/jpeg"
+
+
+def test_an_optimized_png_keeps_its_key_by_default_a_drop_in_replacement(app, buckets):
+    source, output = buckets
+    (result,) = s3_event.handle(app, put_event(upload(source, "p/x.png", encoded(photo_like(), "PNG"))))["results"]
+    assert (result["outcome"], result["output_key"]) == ("optimized", "p/x.png")
+    assert boto3.client("s3").head_object(Bucket=output, Key="p/x.png")["ContentType"] == "image/jpeg"
+
+
+def test_with_output_suffix_format_an_optimized_png_is_written_as_jpg_and_a_kept_original_keeps_its_key(app, buckets):
+    source, output = buckets
+    app = replace(app, locations=replace(app.locations, output_suffix="format"))
+    records = [upload(source, "p/x.png", encoded(photo_like(), "PNG")), upload(source, "p/notes.txt", b"text")]
+    optimized, rejected = s3_event.handle(app, put_event(*records))["results"]
+    assert (optimized["outcome"], optimized["output_key"]) == ("optimized", "p/x.jpg")
+    assert (rejected["outcome"], rejected["output_key"]) == ("rejected", "p/notes.txt")
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=output)["Contents"]]
+    assert sorted(keys) == ["p/notes.txt", "p/x.jpg"]
+    assert boto3.client("s3").head_object(Bucket=output, Key="p/x.jpg")["ContentType"] == "image/jpeg"

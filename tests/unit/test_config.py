@@ -18,9 +18,9 @@ def test_an_empty_environment_gives_the_documented_defaults():
 def test_each_variable_is_read():
     env = {"TARGET": "90", "MIN_QUALITY": "40", "MAX_QUALITY": "95", "VERIFY": "false", "METADATA": "strip",
            "MAX_INPUT_BYTES": "1000", "MAX_PIXELS": "2000", "UPLOAD_BUCKET": "in", "OUTPUT_BUCKET": "out",
-           "OUTPUT_PREFIX": "small/"}
+           "OUTPUT_PREFIX": "small/", "OUTPUT_SUFFIX": "format"}
     assert Settings.from_env(env) == Settings(90, 40, 95, False, "strip", 1000, 2000)
-    assert Locations.from_env(env) == Locations("in", "out", "small/")
+    assert Locations.from_env(env) == Locations("in", "out", "small/", "format")
 
 
 @pytest.mark.parametrize(("value", "verify"), [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("on", True),
@@ -62,3 +62,10 @@ def test_an_upload_asks_for_its_own_preset_in_its_metadata_unless_the_caller_cho
 def test_a_target_an_upload_asks_for_that_is_not_a_preset_is_refused_with_the_header_named():
     with pytest.raises(ConfigError, match=r"x-amz-meta-optimal-image-target='95': must be one of 70, 80, 85, 90"):
         Settings().for_call(None, {TARGET_METADATA: "95"})
+
+
+def test_output_suffix_is_keep_unless_format_is_asked_for_and_anything_else_is_refused():
+    assert Locations.from_env({}).output_suffix == "keep"
+    assert Locations.from_env({"OUTPUT_SUFFIX": "format"}).output_suffix == "format"
+    with pytest.raises(ConfigError, match="OUTPUT_SUFFIX='jpg'"):
+        Locations.from_env({"OUTPUT_SUFFIX": "jpg"})

@@ -27,6 +27,7 @@ REGION = "eu-west-1"
 ENV_VARS = (
     "TARGET", "MIN_QUALITY", "MAX_QUALITY", "METADATA", "VERIFY",
     "MAX_INPUT_BYTES", "MAX_PIXELS", "UPLOAD_BUCKET", "OUTPUT_BUCKET", "OUTPUT_PREFIX",
+    "OUTPUT_SUFFIX",
 )
 ENTRY_POINTS = {
     "OptimizeFunction": "handler.aws.s3_event.lambda_handler",
@@ -278,6 +279,8 @@ def test_the_documented_parameters_exist_with_their_defaults(template: dict) -> 
     assert parameters["Metadata"]["Default"] == "keep"
     assert parameters["ApiAuth"]["AllowedValues"] == ["IAM", "API_KEY"]
     assert parameters["ApiAuth"]["Default"] == "IAM"
+    assert parameters["OutputSuffix"]["AllowedValues"] == ["keep", "format"]
+    assert parameters["OutputSuffix"]["Default"] == "keep"
 
 
 def test_globals_set_every_environment_variable_the_code_reads(template: dict) -> None:
