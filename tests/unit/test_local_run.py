@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.slow  # runs the script in a subprocess
+
 
 def local_run(*args: str | Path) -> subprocess.CompletedProcess:
     command = [sys.executable, str(ROOT / "scripts" / "local_run.py"), *map(str, args)]
