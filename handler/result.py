@@ -11,11 +11,13 @@ REJECTED = "rejected"
 
 JPEG = "image/jpeg"
 OCTET_STREAM = "application/octet-stream"
+ATTACHMENT = "attachment"
 
 
 @dataclass(frozen=True)
 class Result:
-    """What happened to one input, and the Content-Type of what is published for it."""
+    """What happened to one input, and the Content-Type and Content-Disposition of what is published for it
+    (content_disposition None: the upload's own, if any, is kept)."""
 
     outcome: str
     reason: str
@@ -35,6 +37,7 @@ class Result:
     width: int | None = None
     height: int | None = None
     content_type: str | None = None
+    content_disposition: str | None = None
 
     @property
     def saving(self) -> float:
