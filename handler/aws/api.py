@@ -110,6 +110,10 @@ class Request:
             fields = json.loads(self.data())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HttpError(400, "malformed-json", f"the body is not JSON ({exc})") from exc
+        except RecursionError as exc:  # arrays or objects nested deeper than Python's recursion limit
+            raise HttpError(400, "malformed-json", "the body nests JSON too deeply") from exc
+        except ValueError as exc:  # an integer over Python's int_max_str_digits (4,300 digits)
+            raise HttpError(400, "malformed-json", f"the body holds a number too long ({exc})") from exc
         if not isinstance(fields, dict):
             raise HttpError(400, "malformed-json", 'the body must be a JSON object: {"key": "..."}')
         return fields

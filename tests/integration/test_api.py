@@ -281,7 +281,10 @@ def test_a_key_request_that_names_a_bucket_is_400_and_reads_nothing(app, buckets
         ('{"key": ""}', "missing-key"),
         ('{"key": 7}', "missing-key"),
         ('{"key": "a.jpg", "quality": 50}', "unknown-field"),
+        ('{"key": ' + "[" * 100_000 + "]" * 100_000 + "}", "malformed-json"),  # RecursionError in json.loads
+        ('{"key": "a.jpg", "n": ' + "9" * 5_000 + "}", "malformed-json"),  # over int_max_str_digits: ValueError
     ],
+    ids=["cut-short", "array", "empty", "empty-key", "number-key", "unknown-field", "deeply-nested", "long-integer"],
 )
 def test_a_malformed_key_request_is_400(app, body, reason):
     assert_error(api.handle(app, key_event(body)), 400, reason)

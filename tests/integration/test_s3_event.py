@@ -213,6 +213,19 @@ def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignore
     assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", reason)
 
 
+def test_a_record_naming_another_bucket_is_ignored_and_nothing_is_read_from_it_or_written(app, buckets):
+    """The function may read more than the upload bucket (a policy written wider, a bucket of the same name in
+    another account): only the upload bucket's objects are its to publish."""
+    _, output = buckets
+    foreign = f"foreign-{output}"
+    boto3.client("s3").create_bucket(Bucket=foreign)
+    results, logged = logged_results(app, [upload(foreign, "secret.jpg", encoded(photo_like(), quality=97))])
+    assert (results[0]["outcome"], results[0]["reason"], results[0]["bucket"]) == ("ignored", "foreign-bucket",
+                                                                                   foreign)
+    assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", "foreign-bucket")
+    assert boto3.client("s3").list_objects_v2(Bucket=output).get("KeyCount") == 0
+
+
 HEADERS = {
     "CacheControl": "public, max-age=31536000, immutable",
     "ContentDisposition": 'inline; filename="hero.jpg"',
