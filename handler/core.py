@@ -15,7 +15,7 @@ from handler.image.metadata import carried
 from handler.quality import search
 from handler.quality.features import features
 from handler.quality.model import Model
-from handler.result import JPEG, OCTET_STREAM, OPTIMIZED, ORIGINAL_KEPT, REJECTED, Decision, Result
+from handler.result import ATTACHMENT, JPEG, OCTET_STREAM, OPTIMIZED, ORIGINAL_KEPT, REJECTED, Decision, Result
 from handler.settings import Settings
 
 GREY_NOTE = "every pixel is grey: written as a greyscale JPEG"
@@ -25,65 +25,70 @@ SERVED_AS = {"MPO": "JPEG"}
 a multi-picture JPEG (a camera's MPO, an Ultra HDR gain map) is image/jpeg to every reader, not image/mpo."""
 
 
-def published_type(outcome: str, declared_type: str, image_format: str | None) -> str:
-    """The Content-Type of what is published: JPEG for an optimized output; for the original bytes, the type
-    their uploader declared ("" for none), else the one of their format."""
+def published_type(outcome: str, image_format: str | None) -> tuple[str, str | None]:
+    """The Content-Type and Content-Disposition of what is published: JPEG for an optimized output; for the
+    original bytes, the image type of the format the core read them as. Never the uploader's declared type: an
+    HTML page or an SVG sent as text/html or image/svg+xml would be republished for a browser to run (stored
+    XSS where the output bucket is served from the site's origin). What the core did not read as an image (any
+    rejection, and formats without an image/* type, such as EPS) is application/octet-stream as an attachment,
+    which no browser renders. The disposition None keeps the upload's own."""
+    detected = Image.MIME.get(SERVED_AS.get(image_format, image_format), "") if image_format else ""
     if outcome == OPTIMIZED:
-        return JPEG
-    detected = Image.MIME.get(SERVED_AS.get(image_format, image_format)) if image_format else None
-    return declared_type or detected or OCTET_STREAM
+        return JPEG, None
+    if outcome == ORIGINAL_KEPT and detected.startswith("image/"):
+        return detected, None
+    return OCTET_STREAM, ATTACHMENT
 
 
-def refused(reason: str, detail: str, size: int, settings: Settings, model: Model, declared_type: str = "") -> Result:
+def refused(reason: str, detail: str, size: int, settings: Settings, model: Model) -> Result:
     """The record of an input of `size` bytes refused before it was looked at, and published as it came."""
+    content_type, disposition = published_type(REJECTED, None)
     return Result(REJECTED, reason, detail, settings.target, model.version, bytes_in=size, bytes_out=size,
-                  content_type=published_type(REJECTED, declared_type, None))
+                  content_type=content_type, content_disposition=disposition)
 
 
-def too_large(size: int, settings: Settings, model: Model, declared_type: str = "", note: str = "") -> Result:
+def too_large(size: int, settings: Settings, model: Model, note: str = "") -> Result:
     """The record of an input over MAX_INPUT_BYTES. It needs only the size, so a shell that knows the size
     first (S3's ContentLength) can decide without reading the bytes; `note` says what the shell did instead."""
     detail = f"{size} bytes is over the limit of {settings.max_input_bytes}" + (f"; {note}" if note else "")
-    return refused("too-large", detail, size, settings, model, declared_type)
+    return refused("too-large", detail, size, settings, model)
 
 
-def optimize(data: bytes, settings: Settings, model: Model, declared_type: str = "") -> Decision:
+def optimize(data: bytes, settings: Settings, model: Model) -> Decision:
     """Recompress `data` to the lowest quality predicted (and, with VERIFY, checked) to reach settings.target.
     Returns the bytes to publish (the original when that is better) and the record of why, with the
-    Content-Type to publish them under (`declared_type` is what the uploader said they are, "" if nothing).
+    Content-Type and Content-Disposition to publish them under (published_type).
     Never raises for bad input: that is a 'rejected' record.
 
     Pillow reports the damage it works around (a corrupt EXIF tag, a malformed TIFF tag) as warnings,
     which would reach stderr with no object named: the record's detail keeps them instead."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        published, result = _optimize(data, settings, model, declared_type)
+        published, result = _optimize(data, settings, model)
     notes = dict.fromkeys(f"warning: {' '.join(str(w.message).split())}" for w in caught)
     return Decision(published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result)
 
 
-def _optimize(data: bytes, settings: Settings, model: Model, declared_type: str) -> Decision:
+def _optimize(data: bytes, settings: Settings, model: Model) -> Decision:
     if len(data) > settings.max_input_bytes:
-        return Decision(data, too_large(len(data), settings, model, declared_type))
+        return Decision(data, too_large(len(data), settings, model))
     try:
         image = intake.open_image(data, settings.max_pixels)
         info = intake.probe(image, len(data))
-        return _recompress(data, image, info, settings, model, declared_type)
+        return _recompress(data, image, info, settings, model)
     except Rejected as exc:
-        return Decision(data, refused(exc.reason, exc.detail, len(data), settings, model, declared_type))
+        return Decision(data, refused(exc.reason, exc.detail, len(data), settings, model))
 
 
-def _recompress(
-    data: bytes, image: Image.Image, info: intake.Probe, settings: Settings, model: Model, declared_type: str
-) -> Decision:
+def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: Settings, model: Model) -> Decision:
     described = {"target": settings.target, "model_version": model.version, "bytes_in": len(data), "bpp": info.bpp,
                  "source_quality": info.source_quality, "format": info.format, "width": info.width,
                  "height": info.height}
 
     def kept(reason: str, detail: str, **chosen: object) -> Decision:
-        content_type = published_type(ORIGINAL_KEPT, declared_type, info.format)
-        record = Result(ORIGINAL_KEPT, reason, detail, bytes_out=len(data), content_type=content_type, **chosen,
-                        **described)
+        content_type, disposition = published_type(ORIGINAL_KEPT, info.format)
+        record = Result(ORIGINAL_KEPT, reason, detail, bytes_out=len(data), content_type=content_type,
+                        content_disposition=disposition, **chosen, **described)
         return Decision(data, record)
 
     if info.mark:

@@ -12,6 +12,7 @@ REJECTED = "rejected"
 
 JPEG = "image/jpeg"
 OCTET_STREAM = "application/octet-stream"
+ATTACHMENT = "attachment"
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 
@@ -26,7 +27,8 @@ def jpeg_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Result:
-    """What happened to one input, and the Content-Type of what is published for it."""
+    """What happened to one input, and the Content-Type and Content-Disposition of what is published for it
+    (content_disposition None: the upload's own, if any, is kept)."""
 
     outcome: str
     reason: str
@@ -46,6 +48,7 @@ class Result:
     width: int | None = None
     height: int | None = None
     content_type: str | None = None
+    content_disposition: str | None = None
 
     @property
     def saving(self) -> float:

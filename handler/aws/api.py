@@ -110,6 +110,10 @@ class Request:
             fields = json.loads(self.data())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HttpError(400, "malformed-json", f"the body is not JSON ({exc})") from exc
+        except RecursionError as exc:  # arrays or objects nested deeper than Python's recursion limit
+            raise HttpError(400, "malformed-json", "the body nests JSON too deeply") from exc
+        except ValueError as exc:  # an integer over Python's int_max_str_digits (4,300 digits)
+            raise HttpError(400, "malformed-json", f"the body holds a number too long ({exc})") from exc
         if not isinstance(fields, dict):
             raise HttpError(400, "malformed-json", 'the body must be a JSON object: {"key": "..."}')
         return fields
@@ -243,10 +247,13 @@ def error_response(error: HttpError) -> dict[str, Any]:
     return json_response(error.status, {"error": error.reason, "detail": error.detail}, error.headers)
 
 
-def image_response(data: bytes, content_type: str, headers: Mapping[str, str]) -> dict[str, Any]:
+def image_response(data: bytes, result: Result, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The published bytes under the type and disposition the core chose, never the type they were sent with;
+    nosniff keeps a browser from guessing another."""
+    disposition = {"Content-Disposition": result.content_disposition} if result.content_disposition else {}
     return {
         "statusCode": 200,
-        "headers": {**headers, "Content-Type": content_type},
+        "headers": {**headers, **disposition, "Content-Type": result.content_type, "X-Content-Type-Options": "nosniff"},
         "body": base64.b64encode(data).decode("ascii"),
         "isBase64Encoded": True,
     }
@@ -273,9 +280,8 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
     target = requested_target(request, ())
     data = request.data()
     require_fit(app, len(data), "request body")
-    sent_type = request.media_type()
     settings = app.settings.for_call(target, {})
-    output, result = optimize(data, settings, app.model, sent_type if sent_type.startswith("image/") else "")
+    output, result = optimize(data, settings, app.model)
     log.emit("processed", logging.INFO, source="api", **result.as_dict())
     headers = result_headers(result)
     if result.outcome == REJECTED:
@@ -283,7 +289,7 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
     if prefers_json(request.header("accept")):
         return json_response(200, result.as_dict(), headers)
     require_fit(app, len(output), "optimized image")  # outputs are never larger than inputs: a safety net
-    return image_response(output, result.content_type, headers)
+    return image_response(output, result, headers)
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:

@@ -82,15 +82,13 @@ def _decide(app: App, bucket: str, key: str, target: int | None) -> tuple[Proces
 def _outcome(app: App, fetched: Fetched, target: int | None) -> Decision:
     """The bytes to publish and the record, at the caller's `target`, else the one the upload asks for in its
     metadata (Settings.for_call). A target it asks for that is not a preset rejects it, as bad input does."""
-    declared = fetched.content_type
     try:
         settings = app.settings.for_call(target, fetched.metadata)
     except ConfigError as exc:
-        return Decision(fetched.data or b"", refused("bad-target", str(exc), fetched.size, app.settings, app.model,
-                                                     declared))
+        return Decision(fetched.data or b"", refused("bad-target", str(exc), fetched.size, app.settings, app.model))
     if fetched.data is None:
-        return Decision(b"", too_large(fetched.size, settings, app.model, declared, unread_note(fetched.size)))
-    return optimize(fetched.data, settings, app.model, declared)
+        return Decision(b"", too_large(fetched.size, settings, app.model, unread_note(fetched.size)))
+    return optimize(fetched.data, settings, app.model)
 
 
 def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
@@ -108,11 +106,14 @@ def unread_note(size: int) -> str:
 
 def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
     """The upload's metadata with the marker (the marker alone where both are over S3's limit), its headers
-    (those about its bytes only where they are the ones published), and the result's tags."""
+    (those about its bytes only where they are the ones published; its Content-Disposition unless the core
+    chose one), and the result's type, disposition and tags."""
     result = processed.result
     metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model)
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
+    if result.content_disposition:
+        headers["ContentDisposition"] = result.content_disposition
     return Envelope(result.content_type, metadata, result.tags(), headers)
 
 

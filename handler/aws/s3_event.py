@@ -136,7 +136,14 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
 
 
 def attempt(app: App, bucket: str, key: str, context: object) -> tuple[dict[str, Any], list[str]]:
-    """The record of one object, and the transient failure to retry it for, if any."""
+    """The record of one object, and the transient failure to retry it for, if any. Only the upload bucket is
+    read: a record naming another (a notification set up on another bucket, a message put on a shared queue)
+    is ignored, so an event cannot make the function copy another bucket's objects into the output bucket."""
+    upload_bucket = app.locations.upload_bucket
+    if bucket != upload_bucket:
+        detail = f"s3://{bucket} is not the upload bucket: only s3://{upload_bucket} is processed"
+        log.emit(IGNORED, logging.WARNING, bucket=bucket, key=key, reason="foreign-bucket", detail=detail)
+        return {"bucket": bucket, "key": key, "outcome": IGNORED, "reason": "foreign-bucket", "detail": detail}, []
     processed, error = process_or_record(app, bucket, key, context)
     if error is None:
         return processed.as_dict(), []

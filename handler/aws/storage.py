@@ -10,7 +10,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.errors import StorageError
-from handler.result import OCTET_STREAM
 
 # Botocore's standard retry mode retries throttling, 5xx and timeouts with backoff; what still fails
 # after these attempts is reported as transient so that the caller can leave it to AWS's retries.
@@ -53,9 +52,6 @@ COPY_LIMIT = 5 * 1024**3
 """The largest object one CopyObject copies (5 GB).
 https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html"""
 
-UNTYPED = ("", "binary/octet-stream", OCTET_STREAM)
-"""Content-Types that say nothing of the bytes: S3 stores binary/octet-stream for an upload sent without one."""
-
 CARRIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentLanguage", "Expires")
 """The upload's HTTP headers that its output keeps, whatever bytes are published."""
 ORIGINAL_HEADERS = ("ContentEncoding",)
@@ -67,8 +63,6 @@ class Fetched:
     size: int
     data: bytes | None
     """None where the object is over the size it was fetched with: its body is left unread."""
-    content_type: str
-    """The uploader's Content-Type; "" where it gave none (UNTYPED)."""
     metadata: dict[str, str]
     headers: dict[str, object]
     """CARRIED_HEADERS and ORIGINAL_HEADERS that the upload has, named as boto3 names them."""
@@ -118,7 +112,6 @@ class Storage:
         return Fetched(
             size=response["ContentLength"],
             data=data,
-            content_type="" if response.get("ContentType", "") in UNTYPED else response["ContentType"],
             metadata=response.get("Metadata", {}),
             headers={name: response[name] for name in CARRIED_HEADERS + ORIGINAL_HEADERS if response.get(name)},
         )

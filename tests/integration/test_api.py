@@ -172,6 +172,24 @@ def test_quality_names_image_jpeg_for_a_multi_picture_jpeg(app):
         assert body_of(api.handle(app_, quality_event(key=KEY)))["content_type"] == "image/jpeg"
 
 
+def test_a_kept_image_sent_as_svg_comes_back_under_its_detected_type_and_nosniff(app):
+    tiny = encoded(Image.new("RGB", (16, 16), "red"), "PNG")
+    response = api.handle(app, image_event(tiny, content_type="image/svg+xml"))
+    assert response["statusCode"] == 200 and base64.b64decode(response["body"]) == tiny
+    assert (response["headers"]["Content-Type"], response["headers"]["X-Content-Type-Options"]) == ("image/png",
+                                                                                                   "nosniff")
+    assert "Content-Disposition" not in response["headers"]
+
+
+@pytest.mark.parametrize(("body", "sent"), [(b"<html><script>alert(1)</script></html>", "text/html"),
+                                            (b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>',
+                                             "image/svg+xml")])
+def test_a_page_or_an_svg_sent_as_a_body_is_never_answered_with_its_bytes(app, body, sent):
+    response = api.handle(app, image_event(body, content_type=sent))
+    assert_error(response, 422, "not-an-image")
+    assert response["headers"]["Content-Type"] == "application/json" and body not in response["body"].encode()
+
+
 def test_a_body_that_is_not_an_image_is_422_with_the_cores_reason(app):
     response = api.handle(app, image_event(b"just some text", content_type="text/plain"))
     assert_error(response, 422, "not-an-image")
@@ -263,7 +281,10 @@ def test_a_key_request_that_names_a_bucket_is_400_and_reads_nothing(app, buckets
         ('{"key": ""}', "missing-key"),
         ('{"key": 7}', "missing-key"),
         ('{"key": "a.jpg", "quality": 50}', "unknown-field"),
+        ('{"key": ' + "[" * 100_000 + "]" * 100_000 + "}", "malformed-json"),  # RecursionError in json.loads
+        ('{"key": "a.jpg", "n": ' + "9" * 5_000 + "}", "malformed-json"),  # over int_max_str_digits: ValueError
     ],
+    ids=["cut-short", "array", "empty", "empty-key", "number-key", "unknown-field", "deeply-nested", "long-integer"],
 )
 def test_a_malformed_key_request_is_400(app, body, reason):
     assert_error(api.handle(app, key_event(body)), 400, reason)

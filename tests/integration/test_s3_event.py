@@ -213,6 +213,19 @@ def test_a_record_that_holds_no_s3_notification_is_answered_and_logged_as_ignore
     assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", reason)
 
 
+def test_a_record_naming_another_bucket_is_ignored_and_nothing_is_read_from_it_or_written(app, buckets):
+    """The function may read more than the upload bucket (a policy written wider, a bucket of the same name in
+    another account): only the upload bucket's objects are its to publish."""
+    _, output = buckets
+    foreign = f"foreign-{output}"
+    boto3.client("s3").create_bucket(Bucket=foreign)
+    results, logged = logged_results(app, [upload(foreign, "secret.jpg", encoded(photo_like(), quality=97))])
+    assert (results[0]["outcome"], results[0]["reason"], results[0]["bucket"]) == ("ignored", "foreign-bucket",
+                                                                                   foreign)
+    assert (logged[0]["event"], logged[0]["reason"]) == ("ignored", "foreign-bucket")
+    assert boto3.client("s3").list_objects_v2(Bucket=output).get("KeyCount") == 0
+
+
 HEADERS = {
     "CacheControl": "public, max-age=31536000, immutable",
     "ContentDisposition": 'inline; filename="hero.jpg"',
@@ -235,11 +248,46 @@ def test_an_optimized_output_keeps_the_uploads_headers_but_not_its_content_encod
 
 
 def test_a_published_original_keeps_the_uploads_headers_and_its_content_encoding(app, buckets):
+    """Its Content-Disposition too, unless the core makes it an attachment (a rejected upload, as here)."""
     source, output = buckets
     record = upload(source, "notes.txt", gzip.compress(b"not an image"), ContentEncoding="gzip", **HEADERS)
     (result,) = s3_event.handle(app, put_event(record))["results"]
     assert result["outcome"] == "rejected"
-    assert headers_of(output, "notes.txt") == {**HEADERS, "ContentEncoding": "gzip"}
+    assert headers_of(output, "notes.txt") == {**HEADERS, "ContentDisposition": "attachment", "ContentEncoding": "gzip"}
+
+
+SCRIPT = b"<script>alert(document.cookie)</script>"
+HOSTILE = {
+    "html": ("page.html", b"<!doctype html><html><body>" + SCRIPT + b"</body></html>", "text/html"),
+    "svg": ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg">' + SCRIPT + b"</svg>", "image/svg+xml"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_an_upload_that_is_no_image_is_published_as_an_octet_stream_attachment_whatever_it_was_sent_as(
+    app, buckets, name
+):
+    """An HTML page or an SVG republished as text/html or image/svg+xml would run its script on the origin
+    that serves the output bucket: stored XSS."""
+    source, output = buckets
+    key, data, sent = HOSTILE[name]
+    record = upload(source, key, data, ContentType=sent, ContentDisposition="inline")
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert (result["outcome"], result["content_type"], result["content_disposition"]) == (
+        "rejected", "application/octet-stream", "attachment")
+    got = boto3.client("s3").get_object(Bucket=output, Key=key)
+    assert (got["ContentType"], got["ContentDisposition"], got["Body"].read()) == (
+        "application/octet-stream", "attachment", data)
+
+
+def test_a_kept_image_declared_as_html_is_published_under_its_detected_type(app, buckets):
+    source, output = buckets
+    tiny = encoded(Image.new("RGB", (16, 16), "red"), "PNG")
+    record = upload(source, "tiny.png", tiny, ContentType="text/html", ContentDisposition='inline; filename="a.png"')
+    (result,) = s3_event.handle(app, put_event(record))["results"]
+    assert result["outcome"] == "original-kept"
+    head = boto3.client("s3").head_object(Bucket=output, Key="tiny.png")
+    assert (head["ContentType"], head["ContentDisposition"]) == ("image/png", 'inline; filename="a.png"')
 
 
 def multi_picture_jpeg() -> bytes:
@@ -255,15 +303,13 @@ def keeping(app: App) -> App:
     return replace(app, settings=replace(app.settings, min_quality=10, max_quality=10))
 
 
-@pytest.mark.parametrize(("sent", "published"), [({"ContentType": "image/jpeg"}, "image/jpeg"), ({}, "image/jpeg"),
-                                                 ({"ContentType": "image/x-custom"}, "image/x-custom")])
-def test_a_published_original_keeps_the_uploaders_type_else_a_served_type_for_its_format(app, buckets, sent,
-                                                                                         published):
+@pytest.mark.parametrize("sent", [{"ContentType": "image/jpeg"}, {}, {"ContentType": "image/x-custom"}])
+def test_a_published_original_has_the_served_type_of_its_format_never_the_uploaders(app, buckets, sent):
     source, output = buckets
     record = put_event(upload(source, "mpo.jpg", multi_picture_jpeg(), **sent))
     (result,) = s3_event.handle(keeping(app), record)["results"]
-    assert result["outcome"] == "original-kept" and result["content_type"] == published
-    assert boto3.client("s3").head_object(Bucket=output, Key="mpo.jpg")["ContentType"] == published
+    assert result["outcome"] == "original-kept" and result["content_type"] == "image/jpeg"
+    assert boto3.client("s3").head_object(Bucket=output, Key="mpo.jpg")["ContentType"] == "image/jpeg"
 
 
 def test_an_optimized_output_is_image_jpeg_whatever_the_upload_was_sent_as(app, buckets):

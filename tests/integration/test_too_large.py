@@ -50,7 +50,7 @@ def app(buckets, observed) -> App:
     return replace(built, storage=Storage(observed.client))
 
 
-def test_an_upload_over_the_limit_is_copied_unread_with_the_rejected_tags_metadata_type_and_headers(
+def test_an_upload_over_the_limit_is_copied_unread_as_an_attachment_with_the_rejected_tags_metadata_and_headers(
     app, buckets, observed
 ):
     source, output = buckets
@@ -66,7 +66,9 @@ def test_an_upload_over_the_limit_is_copied_unread_with_the_rejected_tags_metada
     got = boto3.client("s3").get_object(Bucket=output, Key="big.jpg")
     assert got["Body"].read() == data
     assert got["Metadata"] == {"owner": "ana", MARKER: app.model.version}
-    assert (got["ContentType"], got["CacheControl"], got["ContentEncoding"]) == ("image/jpeg", "max-age=60", "identity")
+    # Unread, so not known to be an image: an attachment whatever it was sent as.
+    assert (got["ContentType"], got["ContentDisposition"], got["CacheControl"], got["ContentEncoding"]) == (
+        "application/octet-stream", "attachment", "max-age=60", "identity")
     size = str(len(data))
     assert tags(output, "big.jpg") == {"outcome": "rejected", "reason": "too-large", "quality": "", "tables": "",
                                        "target": "80", "bpp": "", "bytes_in": size, "bytes_out": size,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler.core import GREY_NOTE, optimize
+from handler.core import GREY_NOTE, optimize, published_type
 from handler.image import encode as px
 from handler.image.jpeg import TABLE_SETS, libjpeg_table
 from handler.image.metadata import NONE
@@ -194,3 +194,29 @@ def test_a_jpeg_capped_at_its_own_quality_is_re_encoded_with_libjpegs_tables(set
     out, result = optimize(data, settings, fixed_model)
     assert (result.outcome, result.tables, result.subsampling) == (OPTIMIZED, "annex-k", "4:2:0")
     assert result.quality <= 50 and len(out) < len(data)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "image_format", "published"),
+    [
+        (OPTIMIZED, "PNG", ("image/jpeg", None)),
+        (ORIGINAL_KEPT, "PNG", ("image/png", None)),
+        (ORIGINAL_KEPT, "MPO", ("image/jpeg", None)),
+        (ORIGINAL_KEPT, "EPS", ("application/octet-stream", "attachment")),  # application/postscript
+        (ORIGINAL_KEPT, "DDS", ("application/octet-stream", "attachment")),  # no MIME type in Pillow
+        (REJECTED, None, ("application/octet-stream", "attachment")),
+    ],
+)
+def test_only_an_image_type_the_core_read_is_published_else_an_octet_stream_attachment(
+    outcome, image_format, published
+):
+    Image.init()
+    assert published_type(outcome, image_format) == published
+
+
+def test_a_kept_original_declares_the_type_of_its_format_and_a_rejected_one_is_an_attachment(settings, fixed_model):
+    _, kept = optimize(encoded(Image.new("RGB", (16, 16), "red"), "PNG"), settings, fixed_model)
+    assert (kept.outcome, kept.content_type, kept.content_disposition) == (ORIGINAL_KEPT, "image/png", None)
+    _, rejected = optimize(b"<html><script>alert(1)</script></html>", settings, fixed_model)
+    assert (rejected.outcome, rejected.content_type, rejected.content_disposition) == (
+        REJECTED, "application/octet-stream", "attachment")

@@ -24,7 +24,7 @@ class FakeStorage:
 
     def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
         data, metadata = self.objects[bucket, key]
-        return Fetched(len(data), data if len(data) <= max_bytes else None, "", metadata, {})
+        return Fetched(len(data), data if len(data) <= max_bytes else None, metadata, {})
 
     def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope) -> None:
         self.written[bucket, key] = (data, envelope)

@@ -189,9 +189,36 @@ def test_sam_validate_with_lint_accepts_the_template() -> None:
 
 # ------------------------------------------------------------------------------------------- functions
 def test_every_object_created_in_the_upload_bucket_triggers_the_optimize_function(template: dict) -> None:
-    events = template["Resources"]["OptimizeFunction"]["Properties"]["Events"]
-    s3_events = [e["Properties"] for e in events.values() if e["Type"] == "S3"]
-    assert s3_events == [{"Bucket": {"Ref": "UploadBucket"}, "Events": "s3:ObjectCreated:*"}]
+    notification = template["Resources"]["UploadBucket"]["Properties"]["NotificationConfiguration"]
+    assert notification == {"LambdaConfigurations": [{"Event": "s3:ObjectCreated:*",
+                                                      "Function": {"Fn::GetAtt": ["OptimizeFunction", "Arn"]}}]}
+
+
+def test_s3_may_invoke_the_optimize_function_for_the_upload_bucket_of_this_account_only(deployed: dict) -> None:
+    """SAM's own S3 event would grant s3.amazonaws.com with SourceAccount only: any bucket of the account."""
+    permissions = [r["Properties"] for r in deployed["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "s3.amazonaws.com"]
+    granted = [(_render(p["FunctionName"]), _render(p["SourceArn"]), _render(p["SourceAccount"])) for p in permissions]
+    assert granted == [("<OptimizeFunction>", UPLOAD_ARN, RENDERED["AWS::AccountId"])]
+    assert "OptimizeFunctionUploadPermission" in _listed(deployed["Resources"]["UploadBucket"]["DependsOn"])
+
+
+def _reserved(template: dict, value: str) -> object:
+    """What ReservedConcurrentExecutions evaluates to for ReservedConcurrency=value (None: left out)."""
+    condition, when_true, when_false = template["Globals"]["Function"]["ReservedConcurrentExecutions"]["Fn::If"]
+    (compared,) = template["Conditions"][condition]["Fn::Not"]
+    ref, literal = compared["Fn::Equals"]
+    chosen = when_false if value == literal else when_true
+    return None if chosen == {"Ref": "AWS::NoValue"} else value if chosen == {"Ref": ref["Ref"]} else chosen
+
+
+def test_each_function_has_reserved_concurrency_from_a_parameter_that_none_leaves_unset(template: dict) -> None:
+    parameter = template["Parameters"]["ReservedConcurrency"]
+    assert parameter["Default"] == "20" and re.fullmatch(parameter["AllowedPattern"], "none")
+    assert not re.fullmatch(parameter["AllowedPattern"], "0")  # 0 would stop the function, not unset it
+    assert (_reserved(template, "20"), _reserved(template, "none")) == ("20", None)
+    for name, function in _functions(template).items():
+        assert "ReservedConcurrentExecutions" not in function["Properties"], f"{name} overrides Globals"
 
 
 def test_each_function_runs_its_fixed_entry_point(template: dict) -> None:
@@ -325,6 +352,14 @@ def test_every_function_may_read_the_upload_bucket_and_write_tagged_outputs(depl
         assert ("s3:PutObjectTagging", OUTPUT_ARN + "/*") in granted, function
 
 
+def test_functions_read_the_upload_bucket_with_only_what_the_code_calls(deployed: dict) -> None:
+    """GetObject (and CopyObject's read of its source); ListBucket so that a missing key is 404, not 403."""
+    for function in ENTRY_POINTS:
+        granted = _grants(deployed, deployed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0])
+        on_upload = {(action, resource) for action, resource in granted if _in_bucket(resource, UPLOAD_ARN)}
+        assert on_upload == {("s3:GetObject", UPLOAD_ARN + "/*"), ("s3:ListBucket", UPLOAD_ARN)}, function
+
+
 def test_batch_operations_role_can_only_invoke_the_batch_function_and_handle_manifests(deployed: dict) -> None:
     role = deployed["Resources"]["BatchOperationsRole"]["Properties"]
     trusted = [s["Principal"]["Service"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
@@ -349,13 +384,11 @@ def test_batch_operations_role_reads_manifests_and_writes_reports_only_under_the
 
 
 def test_manifests_and_reports_sit_where_no_trigger_fires_and_no_function_reads(template: dict, deployed: dict) -> None:
-    triggering = {
-        event["Properties"]["Bucket"]["Ref"]
-        for function in _functions(template).values()
-        for event in function["Properties"].get("Events", {}).values() if event["Type"] == "S3"
-    }
+    triggering = {name for name, resource in template["Resources"].items()
+                  if "NotificationConfiguration" in resource.get("Properties", {})}
     assert triggering == {"UploadBucket"}
-    assert "NotificationConfiguration" not in template["Resources"]["OutputBucket"]["Properties"]
+    assert not [e for f in _functions(template).values() for e in f["Properties"].get("Events", {}).values()
+                if e["Type"] == "S3"]
     for function in ENTRY_POINTS:
         granted = _grants(deployed, deployed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0])
         reads = [(a, r) for a, r in granted if a.startswith(("s3:Get", "s3:List")) and _in_bucket(r, OUTPUT_ARN)]
@@ -400,6 +433,18 @@ def test_both_buckets_block_public_access_encrypt_and_refuse_plain_http(template
             if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
         ]
         assert denials, f"{bucket} accepts requests without TLS"
+
+
+def test_the_output_bucket_keeps_versions_for_a_while_and_aborts_unfinished_uploads(template: dict) -> None:
+    properties = template["Resources"]["OutputBucket"]["Properties"]
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule for rule in rules.values())
+    assert rules["AbortIncompleteMultipartUploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    noncurrent = rules["ExpireNoncurrentVersions"]
+    assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "NoncurrentVersionDays"}}
+    assert noncurrent["ExpiredObjectDeleteMarker"] is True
+    assert int(template["Parameters"]["NoncurrentVersionDays"]["Default"]) == 30
 
 
 # ------------------------------------------------------------------------------------------- API
