@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError
 
 from handler.errors import StorageError
 from handler.result import OCTET_STREAM
@@ -103,6 +104,22 @@ def _storage_error(exc: Exception, action: str, bucket: str, key: str) -> Storag
     return StorageError(_PERMANENT.get(code, "storage-refused"), detail, transient=False)
 
 
+def _read(response: dict, max_bytes: int, bucket: str, key: str) -> bytes | None:
+    """The body of a GetObject answer, read through botocore's StreamingBody (never its raw urllib3 stream, which
+    `with response["Body"]` yields): its read() turns a connection broken mid-body into ResponseStreamingError,
+    checks the bytes against Content-Length (IncompleteReadError) and, where S3 sent a checksum, the checksum.
+    Any failure while reading is transient: S3 answered, so the same GetObject is likely to succeed again.
+    None, with nothing read, where the object is over max_bytes."""
+    body = response["Body"]
+    try:
+        return body.read() if response["ContentLength"] <= max_bytes else None
+    except (BotoCoreError, HTTPError, OSError) as exc:
+        detail = f"GetObject s3://{bucket}/{key} failed while reading the body: {type(exc).__name__}: {exc}"
+        raise StorageError("storage-unavailable", detail, transient=True) from exc
+    finally:
+        body.close()
+
+
 class Storage:
     def __init__(self, s3: object) -> None:
         self._s3 = s3
@@ -111,10 +128,9 @@ class Storage:
         """The object, with its body only where S3 says it holds at most max_bytes; a bigger one is not read."""
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-            with response["Body"] as body:
-                data = body.read() if response["ContentLength"] <= max_bytes else None
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "GetObject", bucket, key) from exc
+        data = _read(response, max_bytes, bucket, key)
         return Fetched(
             size=response["ContentLength"],
             data=data,
