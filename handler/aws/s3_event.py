@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -100,15 +101,51 @@ def message_refs(source: str, message: object) -> Iterator[tuple[str, str]]:
         raise Ignored("not-an-s3-notification", f"a message from {source} that is not an S3 notification")
 
 
-class TransientFailure(RuntimeError):
-    """Raised after all records were tried, so that the event runs again: by Lambda's asynchronous retry, or,
-    for a batch from SQS, when its messages return to the queue.
+RACES = frozenset({"missing-object"})
+"""Permanent failures that are a normal race, not a fault: an upload deleted before its event was processed.
+Recorded and logged, never sent to the on-failure destination."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One object of the event that got no output, and why."""
+
+    bucket: str
+    key: str
+    reason: str
+    detail: str
+    transient: bool
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}: {self.reason} ({self.detail})"
+
+
+class FailedRecords(RuntimeError):
+    """Raised after all records were tried, so that the event fails: Lambda retries it (MaximumRetryAttempts in
+    template.yaml) and then hands it, with this message, to the on-failure destination; for a batch from SQS,
+    its messages return to the queue. The message names each object that failed and why; `failures` and
+    `results` hold them as values.
 
     Outputs are deterministic and written in one request (PutObject, or CopyObject for an upload over
     MAX_INPUT_BYTES), so the records that succeeded before are rewritten identically on the retry. (A partial
     batch response would spare them, but where the event source mapping does not ask for one, Lambda would
     take it for success and delete the failed messages.)
     """
+
+    def __init__(self, failures: list[Failed], results: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(map(str, failures)))
+        self.failures, self.results = failures, results
+
+
+class TransientFailure(FailedRecords):
+    """At least one object failed in a way a retry may change (S3 unreachable, throttling, out of time)."""
+
+
+class PermanentFailure(FailedRecords):
+    """Every failure is a refusal a retry cannot change (access denied, a missing output bucket, an archived
+    upload, ...): raised all the same, so that the event reaches the on-failure destination (and its alarm)
+    instead of being lost with a success return. Lambda's asynchronous retries cannot tell it from a transient
+    failure and try it again first; a refusal fixed meanwhile (a policy corrected) then succeeds."""
 
 
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -117,8 +154,8 @@ def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, A
 
 def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str, Any]:
     """Every record is tried; one bad record does not stop the others. An event without records (EventBridge's)
-    is its own one record."""
-    results, transient = [], []
+    is its own one record. Raises a FailedRecords where any object failed, except in one of the RACES."""
+    results, failures = [], []
     for record in event["Records"] if isinstance(event.get("Records"), list) else [event]:
         try:
             refs = named_objects(record)
@@ -129,16 +166,20 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
         for bucket, key in refs:
             result, failure = attempt(app, bucket, key, context)
             results.append(result)
-            transient.extend(failure)
-    if transient:
-        raise TransientFailure("; ".join(transient))
+            failures.extend(failure)
+    if any(failure.transient for failure in failures):
+        raise TransientFailure(failures, results)
+    if failures:
+        raise PermanentFailure(failures, results)
     return {"results": results}
 
 
-def attempt(app: App, bucket: str, key: str, context: object) -> tuple[dict[str, Any], list[str]]:
-    """The record of one object, and the transient failure to retry it for, if any."""
+def attempt(app: App, bucket: str, key: str, context: object) -> tuple[dict[str, Any], list[Failed]]:
+    """The record of one object, and its failure to fail the event for, if any."""
     processed, error = process_or_record(app, bucket, key, context)
     if error is None:
         return processed.as_dict(), []
     failed = {"bucket": bucket, "key": key, "outcome": "failed", "reason": error.reason, "detail": error.detail}
-    return failed, [f"s3://{bucket}/{key}: {error.detail}"] if error.transient else []
+    if error.reason in RACES:
+        return failed, []
+    return failed, [Failed(bucket, key, error.reason, error.detail, error.transient)]

@@ -499,3 +499,14 @@ def test_batch_events_follow_invocation_schemas_1_0_and_2_0() -> None:
     assert "userArguments" in second["job"]
     for event in (first, second):
         assert unquote_plus(event["tasks"][0]["s3Key"]) == "photos/my photo.jpg"
+
+
+def test_an_alarm_fires_on_the_first_event_in_the_failed_events_queue(template: dict) -> None:
+    config = template["Resources"]["OptimizeFunction"]["Properties"]["EventInvokeConfig"]
+    queue = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    on_queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    resources = template["Resources"].values()
+    (alarm,) = [r["Properties"] for r in resources
+                if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Dimensions"] == on_queue]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert (alarm["ComparisonOperator"], int(alarm["Threshold"])) == ("GreaterThanThreshold", 0)
