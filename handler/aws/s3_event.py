@@ -12,11 +12,12 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from handler import log
 from handler.aws.pipeline import process_or_record
+from handler.aws.versions import SourceVersion
 from handler.aws.wiring import App, app
 
 app()  # settings and model at import time: the cold start pays once, not the first record
@@ -32,29 +33,53 @@ class Ignored(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def object_ref(record: dict[str, Any]) -> tuple[str, str]:
-    """(bucket, key) of an S3 ObjectCreated notification record. S3 sends keys URL-encoded, spaces as '+'.
+class ObjectRef(NamedTuple):
+    """An object an event names, and the version of it the event is about."""
+
+    bucket: str
+    key: str
+    version: SourceVersion = SourceVersion()
+
+
+def _text(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def source_version(fields: dict[str, Any], etag: str, version_id: str) -> SourceVersion:
+    """The version named by an event's object fields (a notification's eTag and versionId, EventBridge's etag
+    and version-id; both call it sequencer). A sequencer that is not hexadecimal is left out: it cannot be
+    ordered."""
+    sequencer = _text(fields, "sequencer")
+    hexadecimal = bool(sequencer) and all(c in "0123456789abcdefABCDEF" for c in sequencer)
+    return SourceVersion(_text(fields, etag), _text(fields, version_id), sequencer if hexadecimal else "")
+
+
+def object_ref(record: dict[str, Any]) -> ObjectRef:
+    """The object of an S3 ObjectCreated notification record. S3 sends keys URL-encoded, spaces as '+'.
     Raises Ignored for S3's other notifications (removed, restored, ...), which a topic or queue shared with
     other consumers may carry."""
     event_name = str(record.get("eventName", "ObjectCreated:"))
     if not event_name.startswith("ObjectCreated:"):
         raise Ignored("not-object-created", f"S3's {event_name!r} notification: no new object to read")
-    return record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
+    bucket, fields = record["s3"]["bucket"]["name"], record["s3"]["object"]
+    return ObjectRef(bucket, unquote_plus(fields["key"]), source_version(fields, "eTag", "versionId"))
 
 
-def eventbridge_ref(event: dict[str, Any]) -> tuple[str, str]:
-    """(bucket, key) of S3's "Object Created" event on EventBridge. Raises Ignored for S3's other events
+def eventbridge_ref(event: dict[str, Any]) -> ObjectRef:
+    """The object of S3's "Object Created" event on EventBridge. Raises Ignored for S3's other events
     (deleted, restored, ...). Its key is the key itself, not URL-encoded as a notification's: AWS's examples
     show none, and a project that tried keys with '+', '%20' and spaces reports the same
     (aws-solutions-library-samples/guidance-for-medialake-on-aws, pull request 21); not tried against AWS here."""
     if event.get("detail-type") != "Object Created":
         raise Ignored("not-object-created", f"S3's {event.get('detail-type')!r} event: no new object to read")
-    return event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+    bucket, fields = event["detail"]["bucket"]["name"], event["detail"]["object"]
+    return ObjectRef(bucket, fields["key"], source_version(fields, "etag", "version-id"))
 
 
-def object_refs(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(bucket, key) of each object a record names: an S3 notification record, S3's EventBridge event, or an
-    SQS or SNS record whose message holds either. Raises Ignored where there is none."""
+def object_refs(record: dict[str, Any]) -> Iterator[ObjectRef]:
+    """Each object a record names: an S3 notification record, S3's EventBridge event, or an SQS or SNS record
+    whose message holds either. Raises Ignored where there is none."""
     if "s3" in record:
         yield object_ref(record)
     elif record.get("source") == "aws.s3":
@@ -65,7 +90,7 @@ def object_refs(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield from message_refs(source, record.get("body") if source == "aws:sqs" else sns and sns.get("Message"))
 
 
-def named_objects(record: object) -> list[tuple[str, str]]:
+def named_objects(record: object) -> list[ObjectRef]:
     """object_refs, with a record of a known shape that lacks a field it must have, or that names no object
     at all, also Ignored: every record gets an answer."""
     try:
@@ -77,8 +102,8 @@ def named_objects(record: object) -> list[tuple[str, str]]:
     return refs
 
 
-def message_refs(source: str, message: object) -> Iterator[tuple[str, str]]:
-    """(bucket, key) of each object named in the JSON `message` of an SQS or SNS record: an S3 notification,
+def message_refs(source: str, message: object) -> Iterator[ObjectRef]:
+    """Each object named in the JSON `message` of an SQS or SNS record: an S3 notification,
     S3's EventBridge event, or (from SNS to SQS without raw delivery) SNS's envelope of either."""
     if not isinstance(message, str):
         raise Ignored("not-an-s3-notification", f"a record from {source}, not an S3 notification: no object to read")
@@ -163,8 +188,8 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
             log.emit(IGNORED, logging.WARNING, reason=exc.reason, detail=exc.detail)
             results.append({"outcome": IGNORED, "reason": exc.reason, "detail": exc.detail})
             continue
-        for bucket, key in refs:
-            result, failure = attempt(app, bucket, key, context)
+        for ref in refs:
+            result, failure = attempt(app, ref, context)
             results.append(result)
             failures.extend(failure)
     if any(failure.transient for failure in failures):
@@ -174,9 +199,10 @@ def handle(app: App, event: dict[str, Any], context: object = None) -> dict[str,
     return {"results": results}
 
 
-def attempt(app: App, bucket: str, key: str, context: object) -> tuple[dict[str, Any], list[Failed]]:
+def attempt(app: App, ref: ObjectRef, context: object) -> tuple[dict[str, Any], list[Failed]]:
     """The record of one object, and its failure to fail the event for, if any."""
-    processed, error = process_or_record(app, bucket, key, context)
+    bucket, key = ref.bucket, ref.key
+    processed, error = process_or_record(app, bucket, key, context, version=ref.version)
     if error is None:
         return processed.as_dict(), []
     failed = {"bucket": bucket, "key": key, "outcome": "failed", "reason": error.reason, "detail": error.detail}
