@@ -2,8 +2,11 @@
 
 For a configured share of requests, drawn from a seeded RNG, it answers as a struggling S3 does: 503
 SlowDown or 500 InternalError with S3's XML error body, or it holds the request past the client's read
-timeout and only then forwards it (so the request does happen, late, racing the client's retry). Every
-other request is forwarded unchanged. Faults can also be queued for requests whose path contains a string.
+timeout and only then forwards it (so the request does happen, late, racing the client's retry), or it
+forwards it and resets the connection halfway through the answer's body (the headers announce the whole
+length; the client sees a connection reset mid-read, as after a network fault or a dropped load balancer
+connection). Every other request is forwarded unchanged. Faults can also be queued for requests whose path
+contains a string.
 
 Bounded by construction: it listens on loopback only, forwards to a loopback upstream only, and stops when
 its `with` block ends or `lifetime` seconds after it started, whichever comes first.
@@ -17,6 +20,8 @@ import argparse
 import http.client
 import ipaddress
 import random
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -28,7 +33,8 @@ from urllib.parse import urlsplit
 SLOW_DOWN = "slow-down"
 INTERNAL_ERROR = "internal-error"
 TIMEOUT = "timeout"
-KINDS = (SLOW_DOWN, INTERNAL_ERROR, TIMEOUT)
+RESET_MID_BODY = "reset-mid-body"
+KINDS = (SLOW_DOWN, INTERNAL_ERROR, TIMEOUT, RESET_MID_BODY)
 
 ERRORS = {
     SLOW_DOWN: (503, "SlowDown", "Please reduce your request rate."),
@@ -114,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             time.sleep(self.server.delay)
         try:
-            self._forward(body)
+            self._forward(body, reset=kind == RESET_MID_BODY)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up on a delayed request: the retry is its answer
 
@@ -126,7 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, reset: bool = False) -> None:
+        """Send the request upstream and its answer back; with `reset`, only the first half of the answer's
+        body, then reset the connection."""
         upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=60)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -145,8 +153,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", response.getheader("Content-Length", "0") if self.command == "HEAD"
                          else str(len(payload)))
         self.end_headers()
-        if self.command != "HEAD":
+        if reset:
+            self._reset(payload[: len(payload) // 2])
+        elif self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _reset(self, part: bytes) -> None:
+        """Send `part`, then close with SO_LINGER 0, so the kernel sends an RST instead of a FIN: the client
+        reading the rest gets ECONNRESET, as when a connection is cut mid-transfer."""
+        self.wfile.write(part)
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 

@@ -33,7 +33,7 @@ def delivered(via: str, key: str, size: int, etag: str) -> dict:
     """The event for one upload as `via` delivers it: S3's notification sent straight (as template.yaml wires
     it) or carried by SQS or SNS, or S3's event on EventBridge."""
     if via == "eventbridge":
-        return eventbridge_event("Object Created", UPLOAD, key)
+        return eventbridge_event("Object Created", UPLOAD, key, etag)
     notification = put_event(put_record(UPLOAD, key, size, etag))
     carriers = {"sqs": sqs_record, "sns": sns_record}
     return {"Records": [carriers[via](notification)]} if via in carriers else notification

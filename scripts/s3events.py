@@ -78,8 +78,10 @@ def sns_record(message: dict) -> dict:
     }
 
 
-def eventbridge_event(detail_type: str, bucket: str, key: str) -> dict:
-    """S3's event on EventBridge, as a rule delivers it to Lambda or SQS; its key is not URL-encoded."""
+def eventbridge_event(detail_type: str, bucket: str, key: str, etag: str = "0123456789abcdef0123456789abcdef",
+                      sequencer: str = "617f08299329d189") -> dict:
+    """S3's event on EventBridge, as a rule delivers it to Lambda or SQS; its key is not URL-encoded. `etag`:
+    the ETag S3 gave the upload (the function reads that version only)."""
     return {
         "version": "0",
         "id": "17793124-05d4-b198-2fde-7ededc63b103",
@@ -92,8 +94,7 @@ def eventbridge_event(detail_type: str, bucket: str, key: str) -> dict:
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
-            "object": {"key": key, "size": 678, "etag": "0123456789abcdef0123456789abcdef",
-                       "sequencer": "617f08299329d189"},
+            "object": {"key": key, "size": 678, "etag": etag.strip('"'), "sequencer": sequencer},
             "request-id": "N4N7GDK58NMKJ12R",
             "requester": "123456789012",
             "source-ip-address": "127.0.0.1",

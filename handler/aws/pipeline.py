@@ -6,7 +6,18 @@ import logging
 from dataclasses import dataclass
 
 from handler import log
-from handler.aws.storage import COPY_LIMIT, METADATA_LIMIT, ORIGINAL_HEADERS, Envelope, Fetched, metadata_size
+from handler.aws.storage import (
+    COPY_LIMIT,
+    METADATA_LIMIT,
+    NONE,
+    ORIGINAL_HEADERS,
+    PRECONDITION_FAILED,
+    Condition,
+    Envelope,
+    Fetched,
+    metadata_size,
+)
+from handler.aws.versions import RECORDED, SEQUENCER, SourceVersion, is_older, recorded
 from handler.aws.wiring import App
 from handler.core import optimize, refused, too_large
 from handler.errors import ConfigError, OptimalImageError, OutOfTime, StorageError
@@ -16,6 +27,11 @@ from handler.result import OPTIMIZED, REJECTED, Decision, Result, jpeg_name
 from handler.settings import Locations
 
 SKIPPED = "skipped"
+SUPERSEDED = "superseded"
+"""The skip reason where a newer upload of the key exists: the event's version is no longer current, or the
+output already holds a later upload's. That upload's own event makes (or made) the output."""
+CURRENT = SourceVersion()
+"""What a batch task or an API request names: the upload as it is now."""
 
 
 @dataclass(frozen=True)
@@ -62,20 +78,28 @@ def is_own_output(locations: Locations, bucket: str, key: str) -> bool:
     return bucket == locations.output_bucket and key.startswith(locations.output_prefix)
 
 
-def _decide(app: App, bucket: str, key: str, target: int | None) -> tuple[Processed, bytes, Fetched | None]:
-    """The decision for s3://bucket/key and, unless it is skipped, the bytes to publish (none where the upload
-    is over MAX_INPUT_BYTES: it is copied unread) and the source."""
+def _decide(app: App, bucket: str, key: str, target: int | None,
+            version: SourceVersion = CURRENT) -> tuple[Processed, bytes, Fetched | None]:
+    """The decision for s3://bucket/key (the version an event names, else the current one) and, unless it is
+    skipped, the bytes to publish (none where the upload is over MAX_INPUT_BYTES: it is copied unread) and the
+    source."""
     locations = app.locations
     if is_own_output(locations, bucket, key):
         return Processed(bucket, key, None, None, skipped="own-output"), b"", None
     if output_key(locations, key).startswith(BATCH_PREFIXES):
         return Processed(bucket, key, None, None, skipped="batch-prefix"), b"", None
-    fetched = app.storage.fetch(bucket, key, app.settings.max_input_bytes)
+    try:
+        fetched = app.storage.fetch(bucket, key, app.settings.max_input_bytes, version.read_params())
+    except StorageError as exc:
+        if exc.reason != PRECONDITION_FAILED:
+            raise
+        return Processed(bucket, key, None, None, skipped=SUPERSEDED), b"", None
     if MARKER in fetched.metadata:
         return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
     data, result = _outcome(app, fetched, target)
     where = output_key(locations, key, result) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
-    dropped = where is not None and metadata_size(marked(fetched.metadata, app.model)) > METADATA_LIMIT
+    stamp = recorded(version, fetched.etag)
+    dropped = where is not None and metadata_size(marked(fetched.metadata, app.model, stamp)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
 
 
@@ -91,9 +115,12 @@ def _outcome(app: App, fetched: Fetched, target: int | None) -> Decision:
     return optimize(fetched.data, settings, app.model)
 
 
-def marked(metadata: dict[str, str], model: Model) -> dict[str, str]:
-    """The upload's user metadata with the marker, which keeps the output from being processed again."""
-    return {**metadata, MARKER: model.version}
+def marked(metadata: dict[str, str], model: Model, stamp: dict[str, str] | None = None) -> dict[str, str]:
+    """The upload's user metadata with the marker, which keeps the output from being processed again, and the
+    stamp of the upload's version (versions.recorded). Whatever the upload itself says under the stamp's names
+    is dropped: an upload must not set the sequencer that orders later ones."""
+    carried = {name: value for name, value in metadata.items() if name not in RECORDED}
+    return {**carried, **(stamp or {}), MARKER: model.version}
 
 
 def unread_note(size: int) -> str:
@@ -104,12 +131,13 @@ def unread_note(size: int) -> str:
     return "rejected unread"
 
 
-def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
-    """The upload's metadata with the marker (the marker alone where both are over S3's limit), its headers
-    (those about its bytes only where they are the ones published; its Content-Disposition unless the core
-    chose one), and the result's type, disposition and tags."""
+def envelope(app: App, processed: Processed, fetched: Fetched, version: SourceVersion = CURRENT) -> Envelope:
+    """The upload's metadata with the marker and the version's stamp (those alone where all are over S3's
+    limit), its headers (those about its bytes only where they are the ones published; its Content-Disposition
+    unless the core chose one), and the result's type, disposition and tags."""
     result = processed.result
-    metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model)
+    stamp = recorded(version, fetched.etag)
+    metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model, stamp)
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
     if result.content_disposition:
@@ -117,13 +145,53 @@ def envelope(app: App, processed: Processed, fetched: Fetched) -> Envelope:
     return Envelope(result.content_type, metadata, result.tags(), headers)
 
 
-def publish(app: App, processed: Processed, data: bytes, fetched: Fetched) -> None:
-    """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it."""
-    where, carried = (app.locations.output_bucket, processed.output_key), envelope(app, processed, fetched)
+WRITE_ATTEMPTS = 3
+"""How often a conditional write is tried again after the output changed under it (another invocation wrote
+it meanwhile, or a timed-out write of this one landed late) before the object is left to the event's retry."""
+
+
+def publish(app: App, processed: Processed, data: bytes, fetched: Fetched, version: SourceVersion = CURRENT) -> bool:
+    """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it.
+
+    Without a sequencer (batch tasks, API requests) the write is unconditional. With an event's, it must not
+    replace a later upload's output: it is first tried where no output exists yet (IfNoneMatch), the common
+    case, which needs no read; where one does, it is read (HeadObject), and replaced only while it is still the
+    one read (IfMatch on its ETag) and holds no later sequencer. False, nothing written, where it holds one."""
+    condition: Condition | None = {"IfNoneMatch": "*"} if version.sequencer else NONE
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            _write(app, processed, data, fetched, version, condition)
+            return True
+        except StorageError as exc:
+            if exc.reason != PRECONDITION_FAILED or not version.sequencer:
+                raise
+        condition = _guard(app, processed.output_key, version)
+        if condition is None:
+            return False
+    where = f"s3://{app.locations.output_bucket}/{processed.output_key}"
+    raise StorageError("write-conflict", f"{where} changed under each of {WRITE_ATTEMPTS} conditional writes",
+                       transient=True)
+
+
+def _guard(app: App, key: str, version: SourceVersion) -> Condition | None:
+    """The condition that writes over the output now at `key` only while it is still there (IfMatch on its ETag),
+    or only where there is none (IfNoneMatch); None where it holds a later upload's output."""
+    existing = app.storage.existing(app.locations.output_bucket, key)
+    if existing is None:
+        return {"IfNoneMatch": "*"}
+    if is_older(version.sequencer, existing.metadata.get(SEQUENCER, "")):
+        return None
+    return {"IfMatch": existing.etag}
+
+
+def _write(app: App, processed: Processed, data: bytes, fetched: Fetched, version: SourceVersion,
+           condition: Condition) -> None:
+    where, carried = (app.locations.output_bucket, processed.output_key), envelope(app, processed, fetched, version)
     if fetched.data is None:
-        app.storage.copy(processed.bucket, processed.key, *where, carried)
+        pinned = fetched.etag if version.etag else ""  # the version the event names, not a later one
+        app.storage.copy((processed.bucket, processed.key), *where, carried, pinned, condition)
     else:
-        app.storage.publish(*where, data, carried)
+        app.storage.publish(*where, data, carried, condition)
 
 
 def evaluate_object(app: App, bucket: str, key: str, target: int | None = None) -> Processed:
@@ -132,20 +200,25 @@ def evaluate_object(app: App, bucket: str, key: str, target: int | None = None) 
     return _decide(app, bucket, key, target)[0]
 
 
-def process_object(app: App, bucket: str, key: str, target: int | None = None) -> Processed:
-    """Optimize s3://bucket/key into the output bucket, at the caller's `target` if it chose one. Raises
+def process_object(app: App, bucket: str, key: str, target: int | None = None,
+                   version: SourceVersion = CURRENT) -> Processed:
+    """Optimize s3://bucket/key into the output bucket, at the caller's `target` if it chose one: the version an
+    event names (skipped as superseded where a later upload replaced it), else the current one. Raises
     StorageError only; bad images are results."""
-    processed, data, fetched = _decide(app, bucket, key, target)
+    processed, data, fetched = _decide(app, bucket, key, target, version)
     if fetched is None:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
     result = processed.result
     if processed.metadata_dropped:
+        stamp = recorded(version, fetched.etag)
         log.emit("metadata-dropped", logging.WARNING, bucket=bucket, key=key, output_key=processed.output_key,
-                 metadata_bytes=metadata_size(fetched.metadata), marker_bytes=metadata_size(marked({}, app.model)),
-                 limit=METADATA_LIMIT)
-    if processed.output_key is not None:
-        publish(app, processed, data, fetched)
+                 metadata_bytes=metadata_size(fetched.metadata),
+                 marker_bytes=metadata_size(marked({}, app.model, stamp)), limit=METADATA_LIMIT)
+    if processed.output_key is not None and not publish(app, processed, data, fetched, version):
+        detail = f"s3://{app.locations.output_bucket}/{processed.output_key} holds a later upload's output"
+        log.emit("skipped", bucket=bucket, key=key, reason=SUPERSEDED, detail=detail)
+        return Processed(bucket, key, None, None, skipped=SUPERSEDED)
     level = logging.WARNING if result.outcome == REJECTED else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed
@@ -164,14 +237,15 @@ def out_of_time(context: object | None) -> bool:
 
 
 def process_or_record(
-    app: App, bucket: str, key: str, context: object | None = None, target: int | None = None
+    app: App, bucket: str, key: str, context: object | None = None, target: int | None = None,
+    version: SourceVersion = CURRENT,
 ) -> tuple[Processed | None, OptimalImageError | None]:
     """process_object, with a storage failure logged and returned instead of raised. Near the timeout
     the object is not started: it comes back as a transient OutOfTime, for the caller's retry."""
     try:
         if out_of_time(context):
             raise OutOfTime("out-of-time", f"under {RESERVE_MS} ms left before the function's timeout")
-        return process_object(app, bucket, key, target), None
+        return process_object(app, bucket, key, target, version), None
     except (StorageError, OutOfTime) as exc:
         log.emit("failed", logging.ERROR, bucket=bucket, key=key, reason=exc.reason, detail=exc.detail,
                  transient=exc.transient)

@@ -7,6 +7,9 @@ Lambda's asynchronous retry of the whole event when the handler raises Transient
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from dataclasses import replace
 
 import boto3
@@ -14,14 +17,16 @@ import pytest
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 
-from handler.aws import s3_event, wiring
+from handler.aws import api, batch, s3_event, wiring
 from handler.aws.storage import RETRIES, Storage
 from handler.aws.wiring import App
 from handler.core import optimize
 from handler.settings import Locations, Settings
-from scripts.faultproxy import INTERNAL_ERROR, KINDS, FaultProxy
+from scripts.faultproxy import INTERNAL_ERROR, KINDS, RESET_MID_BODY, FaultProxy
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
+from tests.integration.test_api import assert_error, key_event
+from tests.integration.test_batch import batch_event, codes
 from tests.integration.test_s3_event import tags, upload
 
 UPLOADS = 20
@@ -116,3 +121,55 @@ def test_a_record_failing_after_all_retries_fails_the_event_and_its_retry_comple
         assert invoke_async(app, event) == 2
     assert proxy.plan.counts[INTERNAL_ERROR] == attempts
     assert_exactly_one_correct_output_each(app, uploads, output)
+
+
+def reset_on_reading(proxy: FaultProxy, bucket: str, key: str, settings: Settings, locations: Locations) -> App:
+    """The app through the proxy, with the next GetObject of s3://bucket/key cut mid-body."""
+    proxy.plan.fail_next(1, RESET_MID_BODY, path_contains=f"/{bucket}/{key}")
+    return through(proxied(proxy), settings, locations)
+
+
+def logged(app: App, event: dict) -> list[dict]:
+    """The JSON lines the handler logs for `event`; the TransientFailure it raises is expected."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    logging.getLogger("optimal-image").addHandler(handler)
+    try:
+        with pytest.raises(s3_event.TransientFailure, match="s3://.*/cut.jpg"):
+            s3_event.handle(app, event)
+    finally:
+        logging.getLogger("optimal-image").removeHandler(handler)
+    return [json.loads(line) for line in lines.getvalue().splitlines()]
+
+
+def test_a_connection_reset_while_reading_an_upload_is_logged_as_transient_and_the_events_retry_completes_it(
+        s3_url, buckets):
+    source, output = buckets
+    uploads = {"cut.jpg": encoded(photo_like(seed=4), quality=95)}
+    event = put_event(upload(source, "cut.jpg", uploads["cut.jpg"]))
+    with FaultProxy(s3_url, share=0.0, seed=0) as proxy:
+        app = reset_on_reading(proxy, source, "cut.jpg", Settings(), Locations(source, output))
+        (failed,) = [line for line in logged(app, event) if line["event"] == "failed"]
+        assert proxy.plan.counts[RESET_MID_BODY] == 1 and output_keys(output) == []
+        assert invoke_async(app, event) == 1  # Lambda's retry of the event
+    assert (failed["key"], failed["reason"], failed["transient"]) == ("cut.jpg", "storage-unavailable", True)
+    assert f"s3://{source}/cut.jpg" in failed["detail"]
+    assert_exactly_one_correct_output_each(app, uploads, output)
+
+
+def test_a_connection_reset_while_reading_is_a_temporary_failure_in_a_batch_job(s3_url, buckets):
+    source, output = buckets
+    upload(source, "cut.jpg", encoded(photo_like(seed=4), quality=95))
+    with FaultProxy(s3_url, share=0.0, seed=0) as proxy:
+        app = reset_on_reading(proxy, source, "cut.jpg", Settings(), Locations(source, output))
+        ((_, code, summary),) = codes(batch.handle(app, batch_event("2.0", (source, "cut.jpg"))))
+    assert (code, summary["reason"]) == ("TemporaryFailure", "storage-unavailable")
+
+
+def test_a_connection_reset_while_reading_is_a_503_from_the_api(s3_url, buckets):
+    source, output = buckets
+    upload(source, "cut.jpg", encoded(photo_like(seed=4), quality=95))
+    with FaultProxy(s3_url, share=0.0, seed=0) as proxy:
+        app = reset_on_reading(proxy, source, "cut.jpg", Settings(), Locations(source, output))
+        body = assert_error(api.handle(app, key_event({"key": "cut.jpg"})), 503, "storage-unavailable")
+    assert f"s3://{source}/cut.jpg" in body["detail"]

@@ -1,5 +1,6 @@
 """S3 limits an object's user metadata to 2 KB (the UTF-8 bytes of its keys and values). An upload near that
-limit still gets an output: where its metadata and the marker would be over it, the output has the marker alone.
+limit still gets an output: where its metadata, the marker and the source version's stamp would be over it, the
+output has the marker and the stamp alone.
 
 moto does not enforce the limit, so a botocore before-send hook puts S3's rule in front of the moto server: a
 PutObject or CopyObject with more user metadata than that is answered as S3 answers it (400 MetadataTooLarge);
@@ -8,6 +9,7 @@ everything else goes to moto over HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import replace
 
@@ -16,7 +18,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from handler.aws import batch, s3_event
-from handler.aws.storage import METADATA_LIMIT, RETRIES, Storage
+from handler.aws.storage import METADATA_LIMIT, RETRIES, Storage, metadata_size
+from handler.aws.versions import SEQUENCER, SOURCE_ETAG
 from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
 from scripts.s3events import put_event
@@ -76,7 +79,8 @@ def test_an_upload_whose_metadata_and_marker_are_over_the_limit_gets_an_output_w
     record, _ = near_the_limit(s3, source, "full.jpg")
     (result,) = s3_event.handle(ruled, put_event(record))["results"]
     assert (result["outcome"], result["metadata_dropped"]) == ("optimized", True)
-    assert s3.head_object(Bucket=output, Key="full.jpg")["Metadata"] == {MARKER: ruled.model.version}
+    assert s3.head_object(Bucket=output, Key="full.jpg")["Metadata"] == {MARKER: ruled.model.version,
+                                                                         **stamp(record)}
 
 
 def test_a_batch_task_for_such_an_upload_succeeds(ruled, s3, buckets):
@@ -86,10 +90,25 @@ def test_a_batch_task_for_such_an_upload_succeeds(ruled, s3, buckets):
     assert (code, summary["outcome"]) == ("Succeeded", "optimized")
 
 
-def test_metadata_that_fits_with_the_marker_is_kept_and_not_flagged(ruled, s3, buckets):
+def stamp(record: dict) -> dict[str, str]:
+    """What the output records of the upload an event record names: its ETag and the event's sequencer."""
+    fields = record["s3"]["object"]
+    return {SOURCE_ETAG: fields["eTag"], SEQUENCER: fields["sequencer"]}
+
+
+def test_metadata_that_fits_with_the_marker_and_the_stamp_is_kept_and_not_flagged(ruled, s3, buckets):
     source, output = buckets
-    metadata = {"caption": "x" * (METADATA_LIMIT - len("caption") - len(MARKER) - len(ruled.model.version))}
-    response = s3.put_object(Bucket=source, Key="fits.jpg", Body=encoded(photo_like(), quality=97), Metadata=metadata)
-    (result,) = s3_event.handle(ruled, put_event(put_record(source, "fits.jpg", 0, response["ETag"])))["results"]
+    body = encoded(photo_like(), quality=97)
+    ours = metadata_size({MARKER: ruled.model.version, **stamp(put_record(source, "fits.jpg", 0, md5(body)))})
+    metadata = {"caption": "x" * (METADATA_LIMIT - len("caption") - ours)}
+    response = s3.put_object(Bucket=source, Key="fits.jpg", Body=body, Metadata=metadata)
+    record = put_record(source, "fits.jpg", 0, response["ETag"])
+    (result,) = s3_event.handle(ruled, put_event(record))["results"]
     assert result["outcome"] == "optimized" and "metadata_dropped" not in result
-    assert s3.head_object(Bucket=output, Key="fits.jpg")["Metadata"] == {**metadata, MARKER: ruled.model.version}
+    assert s3.head_object(Bucket=output, Key="fits.jpg")["Metadata"] == {**metadata, MARKER: ruled.model.version,
+                                                                         **stamp(record)}
+
+
+def md5(data: bytes) -> str:
+    """The ETag S3 gives an object uploaded in one PutObject."""
+    return hashlib.md5(data).hexdigest()

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from handler.aws import s3_event
+from handler.aws.versions import SEQUENCER, SOURCE_ETAG
 from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
 from handler.settings import TARGET_METADATA
@@ -64,12 +65,14 @@ def test_the_original_upload_is_left_unchanged(app, buckets):
     assert s3.get_object_tagging(Bucket=source, Key="a.jpg")["TagSet"] == []
 
 
-def test_the_sources_user_metadata_is_carried_over_with_the_marker(app, buckets):
+def test_the_sources_user_metadata_is_carried_over_with_the_marker_and_the_version_it_was_made_from(app, buckets):
     source, output = buckets
     data = encoded(photo_like(), quality=97)
-    s3_event.handle(app, put_event(upload(source, "m.jpg", data, Metadata={"owner": "ana"})))
+    record = upload(source, "m.jpg", data, Metadata={"owner": "ana"})
+    s3_event.handle(app, put_event(record))
     metadata = boto3.client("s3").head_object(Bucket=output, Key="m.jpg")["Metadata"]
-    assert metadata == {"owner": "ana", MARKER: app.model.version}
+    made_from = {SOURCE_ETAG: record["s3"]["object"]["eTag"], SEQUENCER: record["s3"]["object"]["sequencer"]}
+    assert metadata == {"owner": "ana", MARKER: app.model.version, **made_from}
 
 
 def test_an_upload_that_asks_for_its_own_preset_in_its_metadata_is_made_and_tagged_at_it(app, buckets):
@@ -82,7 +85,7 @@ def test_an_upload_that_asks_for_its_own_preset_in_its_metadata_is_made_and_tagg
     assert high["quality"] > default["quality"] and high["bytes_out"] > default["bytes_out"]
     assert tags(output, "b.jpg")["target"] == "90" and tags(output, "a.jpg")["target"] == "80"
     metadata = boto3.client("s3").head_object(Bucket=output, Key="b.jpg")["Metadata"]
-    assert metadata == {**asked, MARKER: app.model.version}
+    assert {name: metadata[name] for name in (*asked, MARKER)} == {**asked, MARKER: app.model.version}
 
 
 def test_an_upload_that_asks_for_a_target_that_is_not_a_preset_is_published_unchanged_and_says_why(app, buckets):
@@ -148,16 +151,18 @@ def test_an_output_is_never_larger_than_its_input(app, buckets):
 def test_the_sample_events_in_events_folder_name_the_same_upload_however_it_is_delivered(name):
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
     refs = [ref for record in event.get("Records", [event]) for ref in s3_event.object_refs(record)]
-    assert refs == [("optimal-image-upload", "photos/my photo.jpg")]
+    assert [(ref.bucket, ref.key, ref.version.etag) for ref in refs] == [
+        ("optimal-image-upload", "photos/my photo.jpg", "0123456789abcdef0123456789abcdef")]
+    assert refs[0].version.sequencer in ("0A1B2C3D4E5F678901", "617f08299329d189")
 
 
 def test_an_eventbridge_object_created_event_is_processed_under_its_key_as_it_is_not_url_encoded(app, buckets):
     source, output = buckets
     data = encoded(photo_like(), quality=97)
     key = "a+b/my photo%20.jpg"
-    boto3.client("s3").put_object(Bucket=source, Key=key, Body=data)
-    for event in (eventbridge_event("Object Created", source, key),
-                  {"Records": [sqs_record(eventbridge_event("Object Created", source, key))]}):
+    etag = boto3.client("s3").put_object(Bucket=source, Key=key, Body=data)["ETag"]
+    for event in (eventbridge_event("Object Created", source, key, etag),
+                  {"Records": [sqs_record(eventbridge_event("Object Created", source, key, etag))]}):
         (result,) = s3_event.handle(app, event)["results"]
         assert (result["key"], result["outcome"]) == (key, "optimized")
     assert tags(output, key)["outcome"] == "optimized"

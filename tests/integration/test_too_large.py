@@ -14,6 +14,7 @@ from botocore.awsrequest import AWSResponse
 
 from handler.aws import s3_event, wiring
 from handler.aws.storage import COPY_LIMIT, RETRIES, Storage
+from handler.aws.versions import SEQUENCER, SOURCE_ETAG
 from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
 from handler.settings import Locations, Settings
@@ -57,7 +58,8 @@ def test_an_upload_over_the_limit_is_copied_unread_as_an_attachment_with_the_rej
     data = encoded(photo_like(), quality=97)
     sent = {"ContentType": "image/jpeg", "CacheControl": "max-age=60", "ContentEncoding": "identity",
             "Metadata": {"owner": "ana"}}
-    (result,) = s3_event.handle(app, put_event(upload(source, "big.jpg", data, **sent)))["results"]
+    record = upload(source, "big.jpg", data, **sent)
+    (result,) = s3_event.handle(app, put_event(record))["results"]
     assert (result["outcome"], result["reason"], result["output_key"]) == ("rejected", "too-large", "big.jpg")
     assert "rejected unread" in result["detail"]
     assert observed.operations == ["GetObject", "CopyObject"]  # no PutObject: the bytes were not sent again
@@ -65,7 +67,8 @@ def test_an_upload_over_the_limit_is_copied_unread_as_an_attachment_with_the_rej
     assert body.tell() == 0  # not one byte of the body was read
     got = boto3.client("s3").get_object(Bucket=output, Key="big.jpg")
     assert got["Body"].read() == data
-    assert got["Metadata"] == {"owner": "ana", MARKER: app.model.version}
+    made_from = {SOURCE_ETAG: record["s3"]["object"]["eTag"], SEQUENCER: record["s3"]["object"]["sequencer"]}
+    assert got["Metadata"] == {"owner": "ana", MARKER: app.model.version, **made_from}
     # Unread, so not known to be an image: an attachment whatever it was sent as.
     assert (got["ContentType"], got["ContentDisposition"], got["CacheControl"], got["ContentEncoding"]) == (
         "application/octet-stream", "attachment", "max-age=60", "identity")

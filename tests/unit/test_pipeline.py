@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from handler.aws import pipeline
-from handler.aws.storage import Envelope, Fetched
+from handler.aws.storage import Envelope, Existing, Fetched
 from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
 from handler.settings import TARGET_METADATA, Locations, Settings
@@ -17,19 +17,24 @@ from scripts.images import encoded, photo_like
 
 @dataclass
 class FakeStorage:
-    """Storage's three calls over a dict of (bucket, key) -> (bytes, user metadata)."""
+    """Storage's calls over dicts of (bucket, key) -> (bytes, user metadata); writes are unconditional here
+    (tests/integration/test_versions.py shows the conditions against the local S3 server)."""
 
     objects: dict[tuple[str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     written: dict[tuple[str, str], tuple[bytes | None, Envelope]] = field(default_factory=dict)
 
-    def fetch(self, bucket: str, key: str, max_bytes: int) -> Fetched:
+    def fetch(self, bucket: str, key: str, max_bytes: int, version: dict[str, str] | None = None) -> Fetched:
         data, metadata = self.objects[bucket, key]
         return Fetched(len(data), data if len(data) <= max_bytes else None, metadata, {})
 
-    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope) -> None:
+    def existing(self, bucket: str, key: str) -> Existing | None:
+        return None if (bucket, key) not in self.written else Existing("etag", self.written[bucket, key][1].metadata)
+
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope, condition: object = None) -> None:
         self.written[bucket, key] = (data, envelope)
 
-    def copy(self, source_bucket: str, source_key: str, bucket: str, key: str, envelope: Envelope) -> None:
+    def copy(self, source: tuple[str, str], bucket: str, key: str, envelope: Envelope, source_etag: str = "",
+             condition: object = None) -> None:
         self.written[bucket, key] = (None, envelope)
 
 

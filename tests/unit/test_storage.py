@@ -23,6 +23,9 @@ def refusal(code: str, status: int) -> ClientError:
         ("InvalidObjectState", 403, "archived-object"),
         ("AccessDenied", 403, "access-denied"),
         ("NoSuchBucket", 404, "missing-bucket"),
+        ("PreconditionFailed", 412, "precondition-failed"),
+        ("412", 412, "precondition-failed"),  # HeadObject's: no body, so botocore names the code by the status
+        ("ConditionalRequestConflict", 409, "precondition-failed"),
     ],
 )
 def test_a_refusal_is_permanent_and_says_what_failed_for_which_object_and_the_code(code, status, reason):
