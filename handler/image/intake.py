@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from PIL import Image, JpegImagePlugin
 
 from handler.errors import Rejected
+from handler.image.failure import named
 from handler.image.jpeg import SUBSAMPLING_NAMES, arithmetic_coded, estimate_jpeg_quality, own_mark
 
 
@@ -58,6 +59,11 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.e
 beyond the first three). Anything else is left to raise: it is more likely a fault here than in the file."""
 
 
+SHORT_READS = (EOFError, IndexError, struct.error)
+"""What Pillow's frame readers raise when the bytes end where a frame's header should be (a read returns less than
+asked for, and the header's fields are then unpacked or indexed): the file is cut short."""
+
+
 def damaged(fault: object, part: str) -> Rejected:
     """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
 
@@ -73,8 +79,11 @@ def frame_count(image: Image.Image) -> int:
     chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""
     try:
         return getattr(image, "n_frames", 1)
-    except DECODE_ERRORS as exc:
-        raise damaged(exc, "the frame index") from exc
+    except Exception as exc:  # noqa: BLE001 - all Pillow's: a GIF cut inside a frame's descriptor raises IndexError
+        rejected = damaged(named(exc), "the frame index")
+        if isinstance(exc, SHORT_READS):
+            rejected = Rejected("truncated", rejected.detail)
+        raise rejected from exc
 
 
 def _riff_length(data: bytes) -> int:
@@ -104,7 +113,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         raise Rejected("empty", "the object has no bytes")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # the header check below compares the same way and names the size; above twice the limit Pillow
+            # still raises (the core sets its limit, handler.core.pixel_limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
