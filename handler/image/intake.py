@@ -12,7 +12,14 @@ from PIL import Image, JpegImagePlugin
 
 from handler.errors import Rejected
 from handler.image.failure import named
-from handler.image.jpeg import SUBSAMPLING_NAMES, arithmetic_coded, estimate_jpeg_quality, own_mark
+from handler.image.jpeg import (
+    MAX_SCANS,
+    SUBSAMPLING_NAMES,
+    arithmetic_coded,
+    count_scans,
+    estimate_jpeg_quality,
+    own_mark,
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,15 @@ def _unopenable(data: bytes, exc: Exception) -> Rejected:
     return Rejected("not-an-image", "no image format recognised")
 
 
+def _check_jpeg(data: bytes) -> None:
+    """Refuse a JPEG (an MPO too) this build cannot decode, or that would take far longer than its pixels' cost."""
+    if arithmetic_coded(data):
+        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
+    if count_scans(data) > MAX_SCANS:
+        raise Rejected("too-many-scans", f"over {MAX_SCANS} scans (a progressive JPEG has about 10): decoding each "
+                                         "is another pass over all the pixels")
+
+
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
     if not data:
@@ -121,8 +137,8 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
     except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise _unopenable(data, exc) from exc
-    if isinstance(image, JpegImagePlugin.JpegImageFile) and arithmetic_coded(data):
-        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        _check_jpeg(data)
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
+import time
 import warnings
 import zlib
 from dataclasses import replace
@@ -477,6 +478,30 @@ def test_a_fault_in_our_own_code_is_an_internal_error_with_the_original_publishe
     [(event, level, fields)] = logged
     assert (event, level, fields["exception"]) == ("internal-error", logging.ERROR, "KeyError")
     assert "Traceback" in fields["traceback"]
+
+
+# ------------------------------------------------------------------------------ issue 23: scan bomb
+def test_a_progressive_jpeg_of_too_many_scans_is_refused_before_decoding(settings, fixed_model):
+    """7000x7000 declared, one empty refinement scan repeated: each scan costs libjpeg ~30 ms, so the 105 here
+    would take seconds to decode and 3,000 over a minute. Counting them takes microseconds."""
+    from handler.image.jpeg import MAX_SCANS
+
+    data = hostile.progressive_scan_bomb(MAX_SCANS + 5)
+    started = time.process_time()
+    out, result = run(data, settings, fixed_model)
+    assert time.process_time() - started < 0.5
+    assert (result.outcome, result.reason) == (REJECTED, "too-many-scans")
+    assert out == data
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_an_ordinary_progressive_jpeg_has_far_fewer_scans_than_the_limit(mode):
+    from handler.image.jpeg import MAX_SCANS, count_scans
+
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    data = encoded(photo_like().convert(mode), quality=90, progressive=True, exif=exif.tobytes())
+    assert 2 <= count_scans(data) <= MAX_SCANS // 5
 
 
 # --------------------------------------------------------------------------------- issue 23: memory
