@@ -527,6 +527,44 @@ def test_an_rgba_source_is_closed_once_converted(settings, fixed_model, monkeypa
         opened[0].getpixel((0, 0))
 
 
+# -------------------------------------------------------------------------- issue 23: names to trust
+@pytest.mark.parametrize(
+    ("build", "named"),
+    [
+        (hostile.eps_needs_ghostscript, "Ghostscript"),
+        (hostile.wmf_placeable, "WMF"),
+        (hostile.emf_minimal, "WMF"),  # Pillow's WMF plugin reads both
+        (hostile.tiff_webp_compressed, "webp"),
+        (hostile.bmp_unsupported_bitfields, "bitfields"),
+    ],
+    ids=["eps", "wmf", "emf", "tiff-webp", "bmp-bitfields"],
+)
+def test_a_valid_file_this_build_cannot_decode_is_an_unsupported_format(settings, fixed_model, build, named):
+    data = build()
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (REJECTED, "unsupported-format")
+    assert named in result.detail and out == data
+
+
+def test_a_multi_page_tiff_is_kept_as_multi_page_not_animated(settings, fixed_model):
+    data = hostile.tiff_multipage(3)
+    out, result = run(data, settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "multi-page")
+    assert "3 pages" in result.detail and out == data
+
+
+def test_a_layered_psd_is_kept_as_layered_not_animated(settings, fixed_model):
+    out, result = run(hostile.psd_layered(layers=2), settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "layered")
+    assert "2 layers" in result.detail
+
+
+def test_a_signed_16_bit_tiff_is_kept_and_named_for_its_samples(settings, fixed_model):
+    _, result = run(hostile.tiff_signed_16bit(), settings, fixed_model)
+    assert (result.outcome, result.reason) == (ORIGINAL_KEPT, "unsupported-depth")
+    assert "signed 16-bit" in result.detail
+
+
 # ------------------------------------------------------------------------ issue 23: the one pixel limit
 def test_max_pixels_above_pillows_own_limit_is_the_limit(settings, fixed_model):
     """A 95 MP header (over Pillow's 89.5 MP default) passes MAX_PIXELS=200M; it is then refused for what it
