@@ -5,8 +5,9 @@ Builds the function package exactly as `sam build` does (build.mk), then measure
 - cold start: a fresh Python 3.12 process importing the S3 entry point (imports, settings, S3
   client, model load), from the package as built (no .pyc for our own code, as on Lambda),
 - peak memory and time to optimize 12, 24 and 48 MP photos, each in a fresh process; the 48 MP one
-  also with sensor-like grain, which makes every encoding larger and the walk longer, and a 48 MP picture
-  that takes the verifier's longest path (STRIPES).
+  also with sensor-like grain, which makes every encoding larger and the walk longer, a 48 MP picture
+  that takes the verifier's longest path (STRIPES), and a
+  49.9 MP opaque RGBA PNG (RGBA_PNG, the memory worst case).
 Writes bench/results/runtime.md.
 """
 
@@ -57,7 +58,10 @@ if grain:
         band = pixels[top : top + 256]
         band[:] = np.clip(band + noise.normal(0, grain, band.shape), 0, 255)
     photo = Image.fromarray(pixels)
-photo.save(sys.argv[5], "JPEG", quality=92)
+if sys.argv[5].endswith(".png"):  # fully opaque RGBA: the largest source buffer the core converts from
+    photo.convert("RGBA").save(sys.argv[5], "PNG", compress_level=1)
+else:
+    photo.save(sys.argv[5], "JPEG", quality=92)
 print(sys.argv[5])
 """
 
@@ -124,6 +128,11 @@ the mosaic passes in 4:2:0, the check on large tiles fails in 4:2:0 up to the hi
 in 4:4:4 (handler.quality.search.either_confirmed), the longest path through the verifier."""
 
 
+RGBA_PNG = (7072, 7056)
+"""An opaque RGBA PNG just under MAX_PIXELS (49.9 MP): the worst case for memory found so far (issue 23), as the
+core holds the 4-byte-a-pixel source besides its RGB conversion until the source is closed."""
+
+
 def photo_name(size: tuple[int, int], grain: float) -> str:
     return f"{size[0] * size[1] / 1e6:.0f} MP JPEG" + (f" with grain ({grain:g} levels)" if grain else "")
 
@@ -158,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         colour_detail_between_the_tiles(*STRIPES).save(upload, "JPEG", quality=95, subsampling=0)
         stripes = f"{STRIPES[0] * STRIPES[1] / 1e6:.0f} MP JPEG, colour detail between the tiles"
         big[stripes] = ["q95 4:4:4", *run_in_package(package, OPTIMIZE, str(upload)).split()]
+        upload = run_in_package(package, MAKE_PHOTO, str(args.photo), *map(str, RGBA_PNG), "0",
+                                str(Path(tmp) / "upload.png"))
+        rgba = f"{RGBA_PNG[0] * RGBA_PNG[1] / 1e6:.1f} MP opaque RGBA PNG"
+        big[rgba] = ["compress level 1", *run_in_package(package, OPTIMIZE, upload).split()]
     lines = [
         "# Runtime budget", "",
         f"Command: `{Path(sys.executable).name} -m bench.runtime` (Python 3.12 at {PY312}, package built by build.mk)",

@@ -3,13 +3,18 @@ Decode, measure, predict, encode, verify. No S3, no events, no Lambda."""
 
 from __future__ import annotations
 
+import logging
+import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from PIL import Image
 
+from handler import log
 from handler.errors import KeepOriginal, Rejected
-from handler.image import decode, encode, intake
+from handler.image import decode, encode, failure, intake
 from handler.image.jpeg import mark, with_mark
 from handler.image.metadata import carried
 from handler.quality import search
@@ -69,15 +74,52 @@ def optimize(data: bytes, settings: Settings, model: Model) -> Decision:
     return Decision(published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result)
 
 
+@contextmanager
+def pixel_limit(max_pixels: int) -> Iterator[None]:
+    """MAX_PIXELS as Pillow's decompression-bomb limit for the body of the block: the one limit, in open() and in
+    the checks Pillow repeats inside load() for formats that nest an image (ICNS, ICO), which the core's own
+    header check cannot see. Pillow warns above its limit and raises only above twice it, so the warning is made
+    an error: the limit is then exactly `max_pixels`.
+
+    Image.MAX_IMAGE_PIXELS is process-global, like the warning filters: it is set for the call and restored after
+    it, so that the core obeys the Settings it is given (not the first ones of the process) and leaves Pillow as
+    it found it for any other code in the process. Safe because one process works on one upload at a time (Lambda;
+    the CLI's workers are processes), as warnings.catch_warnings already assumes."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 def _optimize(data: bytes, settings: Settings, model: Model) -> Decision:
     if len(data) > settings.max_input_bytes:
         return Decision(data, too_large(len(data), settings, model))
     try:
-        image = intake.open_image(data, settings.max_pixels)
-        info = intake.probe(image, len(data))
-        return _recompress(data, image, info, settings, model)
+        with pixel_limit(settings.max_pixels):
+            image = intake.open_image(data, settings.max_pixels)
+            info = intake.probe(image, len(data))
+            return _recompress(data, image, info, settings, model)
     except Rejected as exc:
         return Decision(data, refused(exc.reason, exc.detail, len(data), settings, model))
+    except Exception as exc:  # noqa: BLE001 - the one boundary: named by failure.classify, never re-raised
+        return Decision(data, _failed(exc, len(data), settings, model))
+
+
+def _failed(exc: Exception, size: int, settings: Settings, model: Model) -> Result:
+    """The record of an upload whose image work raised: whatever the library raises becomes a named outcome with
+    the original published (handler.image.failure). BaseException that is not an Exception (KeyboardInterrupt,
+    SystemExit, the runtime's own) passes: it is not about the upload."""
+    found = failure.classify(exc)
+    if found.reason == "internal-error":
+        log.emit("internal-error", logging.ERROR, step=failure.step(exc), exception=type(exc).__name__,
+                 traceback="".join(traceback.format_exception(exc)))
+    content_type, disposition = published_type(found.outcome, None)
+    return Result(found.outcome, found.reason, found.detail, settings.target, model.version, bytes_in=size,
+                  bytes_out=size, content_type=content_type, content_disposition=disposition)
 
 
 def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: Settings, model: Model) -> Decision:
@@ -94,11 +136,16 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
     if info.mark:
         return kept("already-optimized", f"an output of this function ({info.mark}): optimizing it again would add "
                                          "loss to loss")
+    if info.source_quality is not None and info.source_quality < settings.min_quality:
+        return kept("low-source-quality", f"the source's own quality is {info.source_quality}, below MIN_QUALITY "
+                                          f"{settings.min_quality}: any output would be encoded below it")
     try:
         pixels = decode.decode(image)
     except KeepOriginal as exc:
         return kept(exc.reason, exc.detail)
-    metadata, notes = carried(image, settings.metadata)
+    metadata, notes = carried(image, settings.metadata)  # read while the source is loaded: a PNG's text may follow IDAT
+    if pixels is not image:
+        image.close()  # the converted-from buffer (RGBA: 4 bytes a pixel) would sit idle under the verifier's work
     if (grey := decode.grey_as_l(pixels, metadata)) is not pixels:
         pixels, notes = grey, "; ".join(filter(None, [GREY_NOTE, notes]))
     predicted = model.predict(features(info, pixels), settings.target)

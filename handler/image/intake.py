@@ -8,10 +8,18 @@ import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, JpegImagePlugin
+from PIL import EpsImagePlugin, Image, ImageFile, JpegImagePlugin
 
 from handler.errors import Rejected
-from handler.image.jpeg import SUBSAMPLING_NAMES, arithmetic_coded, estimate_jpeg_quality, own_mark
+from handler.image.failure import named, unsupported
+from handler.image.jpeg import (
+    MAX_SCANS,
+    SUBSAMPLING_NAMES,
+    arithmetic_coded,
+    count_scans,
+    estimate_jpeg_quality,
+    own_mark,
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,23 @@ _SIGNATURES = (
     ("GIF", 0, b"GIF8"),
     ("WebP", 8, b"WEBP"),
     ("AVIF", 4, b"ftypavif"),
+    ("BMP", 0, b"BM"),
+    ("TIFF", 0, b"II*\x00"),
+    ("TIFF", 0, b"MM\x00*"),
+    ("ICO", 0, b"\x00\x00\x01\x00"),
+    ("CUR", 0, b"\x00\x00\x02\x00"),
+    ("DDS", 0, b"DDS "),
+    ("PSD", 0, b"8BPS"),
+    ("ICNS", 0, b"icns"),
+    ("JPEG 2000", 4, b"jP  "),
+    ("JPEG 2000", 0, b"\xff\x4f\xff\x51"),
+    ("EPS", 0, b"%!PS-Adobe"),
+    ("EPS", 0, b"\xc5\xd0\xd3\xc6"),
+    ("WMF", 0, b"\xd7\xcd\xc6\x9a"),
+    ("EMF", 40, b" EMF"),
 )
-"""Magic numbers of formats Pillow reads: a file that has one but does not open is damaged, not foreign."""
+"""Magic numbers of formats Pillow reads: a file that has one but does not open is damaged, or valid with a feature
+the reader lacks (its message says "unsupported"), not foreign."""
 
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 """ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
@@ -58,12 +81,20 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.e
 beyond the first three). Anything else is left to raise: it is more likely a fault here than in the file."""
 
 
+SHORT_READS = (EOFError, IndexError, struct.error)
+"""What Pillow's frame readers raise when the bytes end where a frame's header should be (a read returns less than
+asked for, and the header's fields are then unpacked or indexed): the file is cut short."""
+
+
 def damaged(fault: object, part: str) -> Rejected:
-    """A file in a format Pillow reads whose `part` cannot be decoded: cut short, or otherwise corrupt.
+    """A file in a format Pillow reads whose `part` cannot be decoded: cut short, otherwise corrupt, or valid but
+    using a feature the reader lacks (unsupported-format).
 
     Pillow's message is kept (shortened) as the detail: it names the fault, not the object's content.
     """
     message = str(fault)[:160]
+    if unsupported(fault):  # the reader recognised the file and names a feature it lacks
+        return Rejected("unsupported-format", f"{part} uses what this build cannot decode ({message})")
     reason = "truncated" if "truncated" in message.lower() else "corrupt"
     return Rejected(reason, f"{part} could not be decoded ({message})")
 
@@ -73,8 +104,11 @@ def frame_count(image: Image.Image) -> int:
     chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""
     try:
         return getattr(image, "n_frames", 1)
-    except DECODE_ERRORS as exc:
-        raise damaged(exc, "the frame index") from exc
+    except Exception as exc:  # noqa: BLE001 - all Pillow's: a GIF cut inside a frame's descriptor raises IndexError
+        rejected = damaged(named(exc), "the frame index")
+        if isinstance(exc, SHORT_READS):
+            rejected = Rejected("truncated", rejected.detail)
+        raise rejected from exc
 
 
 def _riff_length(data: bytes) -> int:
@@ -98,20 +132,44 @@ def _unopenable(data: bytes, exc: Exception) -> Rejected:
     return Rejected("not-an-image", "no image format recognised")
 
 
+def _renderer_missing(image: Image.Image) -> str:
+    """What this build lacks to render a file Pillow identified ("" when nothing): a stub format's handler (WMF and
+    EMF, BUFR, GRIB, HDF5: Pillow reads their header and renders them only with a handler registered, as on
+    Windows), or Ghostscript for EPS (not in the Lambda runtime)."""
+    if isinstance(image, ImageFile.StubImageFile) and image._handler is None:
+        return f"{image.format}: identified, but this build has no renderer for it"
+    if isinstance(image, EpsImagePlugin.EpsImageFile) and not EpsImagePlugin.has_ghostscript():
+        return "EPS: rendering it needs Ghostscript, which this build does not have"
+    return ""
+
+
+def _check_jpeg(data: bytes) -> None:
+    """Refuse a JPEG (an MPO too) this build cannot decode, or that would take far longer than its pixels' cost."""
+    if arithmetic_coded(data):
+        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
+    if count_scans(data) > MAX_SCANS:
+        raise Rejected("too-many-scans", f"over {MAX_SCANS} scans (a progressive JPEG has about 10): decoding each "
+                                         "is another pass over all the pixels")
+
+
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
     if not data:
         raise Rejected("empty", "the object has no bytes")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # the header check below compares the same way and names the size; above twice the limit Pillow
+            # still raises (the core sets its limit, handler.core.pixel_limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too-many-pixels", f"refused as a decompression bomb: {exc}") from exc
     except (Image.UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise _unopenable(data, exc) from exc
-    if isinstance(image, JpegImagePlugin.JpegImageFile) and arithmetic_coded(data):
-        raise Rejected("unsupported-format", "arithmetic-coded JPEG: no decoder for it in this build")
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        _check_jpeg(data)
+    if missing := _renderer_missing(image):
+        raise Rejected("unsupported-format", missing)
     if image.width < 1 or image.height < 1:
         raise Rejected("not-an-image", f"image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:

@@ -131,6 +131,44 @@ def arithmetic_coded(data: bytes) -> bool:
     return any(marker in _ARITHMETIC_MARKERS for marker, _ in header_segments(data))
 
 
+MAX_SCANS = 100
+"""The most scans a JPEG may have. Each scan of a progressive JPEG makes libjpeg pass over every block of the image
+again (about 30 ms at 49 MP for an empty refinement scan of under 100 bytes), so a small file of thousands of
+scans decodes for minutes. Ordinary encoders write 10 (libjpeg-turbo progressive, YCbCr), 6 (greyscale) or
+2 + 4 x components (other colour spaces: 18 for CMYK); 100 is ten times that, and bounds the worst case at 49 MP
+to a few seconds beyond the pixels' own cost."""
+
+_NEXT_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
+"""The 0xFF that starts the next marker after entropy-coded data: not a stuffed 0xFF00, a restart marker RST0-7,
+or a fill byte (the last of a run of 0xFF is the one followed by the marker code)."""
+
+_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})
+"""TEM and RST0-7: markers without a length field."""
+
+
+def count_scans(jpeg: bytes, limit: int = MAX_SCANS) -> int:
+    """How many scans (SOS markers) the JPEG's marker structure holds, counted up to limit + 1, before anything is
+    decoded. It walks the segments by their lengths, so an EXIF thumbnail's scans (inside APP1) are skipped with
+    it, and stops at the first EOI, so an MPO's later pictures are not counted. Entropy-coded data is skipped with
+    one regular-expression search for the next real marker: 3 GB/s on ordinary files, under 300 MB/s in the worst
+    case (a scan of stuffed 0xFF00 bytes), so well under a second at the input size limit. Damage stops the count
+    where libjpeg stops decoding too, so a scan past it is neither counted nor decoded."""
+    at, scans = 2, 0
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF and scans <= limit:
+        marker = jpeg[at + 1]
+        if marker == 0xD9:  # EOI
+            break
+        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte, or a marker of two bytes
+            at += 1 if marker == 0xFF else 2
+            continue
+        at += 2 + int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+            found = _NEXT_MARKER.search(jpeg, at)  # past the scan's entropy-coded data, at C speed
+            at = found.start() if found else len(jpeg)
+    return scans
+
+
 def with_mark(jpeg: bytes, mark: bytes) -> bytes:
     """`jpeg` with `mark` as a comment segment of its own, so that a comment carried from the source stays
     as it was (and stays the one Pillow reports: it reads the last)."""

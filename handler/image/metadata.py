@@ -3,11 +3,13 @@ all EXIF, XMP, the dpi, the comment and IPTC, each as far as a JPEG segment hold
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
 from PIL import Image, TiffImagePlugin
 
+from handler.image.failure import named
 from handler.image.intake import frame_count
 from handler.image.jpeg import marked_quality
 
@@ -46,6 +48,11 @@ _EXIF_ERRORS = (SyntaxError, OSError, struct.error, ValueError, TypeError, KeyEr
 does not fit its declared type."""
 
 EXIF_UNREADABLE = "the EXIF could not be read and is left out"
+EXIF_UNWRITABLE = "the EXIF could not be rewritten and is left out; the orientation is kept"
+
+RAW_PROFILE_EXIF = "Raw profile type exif"
+"""The PNG text chunk in which ImageMagick (and tools built on it) carries EXIF: a line "exif", the length, then
+the block in hex; it predates PNG's eXIf chunk and is still written."""
 
 
 def _orientation_only(exif: Image.Exif) -> dict[str, object]:
@@ -57,12 +64,24 @@ def _orientation_only(exif: Image.Exif) -> dict[str, object]:
     return {"exif": minimal.tobytes()}
 
 
-def _all_exif(exif: Image.Exif) -> dict[str, object]:
-    """The whole EXIF block; nothing when it is damaged beyond rewriting (the orientation is then kept alone)."""
+def _all_exif(exif: Image.Exif) -> tuple[dict[str, object], list[str]]:
+    """The whole EXIF block; nothing when it is damaged beyond rewriting (a parsed value that does not fit its
+    declared type: the orientation is then kept alone), and a note that says so."""
     try:
-        return {"exif": exif.tobytes()} if exif else {}
-    except _EXIF_ERRORS:
-        return {}
+        return ({"exif": exif.tobytes()} if exif else {}), []
+    except _EXIF_ERRORS as exc:
+        return {}, [f"{EXIF_UNWRITABLE} ({named(exc)})"]
+
+
+def _dpi(info: dict[str, object]) -> tuple[dict[str, object], list[str]]:
+    """The source's dpi where both values are finite and positive. A TIFF's resolution of 0/0 or 1/0 reads as NaN
+    or infinity, which the JPEG writer cannot round: left out, with a note."""
+    dpi = info.get("dpi")
+    if not dpi:
+        return {}, []
+    if all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in dpi):
+        return {"dpi": dpi}, []
+    return {}, [f"the resolution ({', '.join(map(str, dpi))} dpi) is invalid and left out"]
 
 
 TIFF_LAYOUT_TAGS = frozenset({
@@ -85,6 +104,8 @@ def _source_exif(image: Image.Image) -> Image.Exif | None:
         exif = Image.Exif()
         if image.info.get("exif"):
             exif.load(image.info["exif"])
+        elif isinstance(image.info.get(RAW_PROFILE_EXIF), str):
+            exif.load(bytes.fromhex("".join(image.info[RAW_PROFILE_EXIF].split("\n")[3:])))
         return exif
     except _EXIF_ERRORS:
         return None
@@ -101,7 +122,7 @@ PNG_TEXT_EXIF = {"Copyright": 0x8298, "Author": 0x013B}
 """PNG text keywords and the EXIF tags of the same meaning (Copyright, Artist)."""
 
 
-def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
+def _everything(image: Image.Image, exif: Image.Exif) -> tuple[dict[str, object], list[str]]:
     """What METADATA=keep adds: all EXIF, the XMP, the dpi, the comment and a JPEG's APP13 (Photoshop's IPTC:
     the caption, credit and copyright of news and agency photos). A PNG's text chunks have no JPEG segment:
     its Comment (else Description) becomes the comment, its Copyright and Author the EXIF tags of those
@@ -110,14 +131,15 @@ def _everything(image: Image.Image, exif: Image.Exif) -> dict[str, object]:
     for keyword, tag in PNG_TEXT_EXIF.items():
         if info.get(keyword) and tag not in exif:
             exif[tag] = str(info[keyword])
-    extra = {**_all_exif(exif), **{name: info[name] for name in ("xmp", "dpi") if info.get(name)}}
+    (exif_kept, exif_notes), (dpi, dpi_notes) = _all_exif(exif), _dpi(info)
+    extra = {**exif_kept, **dpi, **({"xmp": info["xmp"]} if info.get("xmp") else {})}
     comment = info.get("comment") or info.get("Comment") or info.get("Description")
     comment = comment.encode() if isinstance(comment, str) else comment
     if comment and marked_quality(comment) is None:  # an earlier output's mark is not the user's comment
         extra["comment"] = comment
     app13 = tuple(filter(None, (_iptc_only(payload) for marker, payload in getattr(image, "applist", ())
                                 if marker == "APP13")))
-    return {**extra, "app13": app13} if app13 else extra
+    return ({**extra, "app13": app13} if app13 else extra), exif_notes + dpi_notes
 
 
 PHOTOSHOP = b"Photoshop 3.0\x00"
@@ -161,10 +183,12 @@ def carried(image: Image.Image, keep: str) -> tuple[Metadata, str]:
         notes.append(f"the MPO's {others} other picture{'s' * (others > 1)} (preview, depth or gain map) left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
-        extra.update(_everything(image, exif))
+        everything, more = _everything(image, exif)
+        extra.update(everything)
+        notes.extend(more)
     for name, limit in SEGMENT_LIMITS.items():
         if len(extra.get(name, b"")) > limit:
-            del extra[name]
+            notes.append(f"the {name} ({len(extra.pop(name))} bytes) is over one JPEG segment and left out")
     if "exif" not in extra:
         extra.update(_orientation_only(exif))
     return Metadata(**extra), "; ".join(notes)

@@ -50,7 +50,9 @@ def test_an_output_uploaded_again_is_kept_as_it_is_so_its_score_against_the_orig
 
 @pytest.mark.parametrize("source_quality", [30, 45])
 def test_an_output_below_quality_50_is_recognised_too(settings, fixed_model, source_quality):
-    """Below 50 libjpeg scales its tables by 5000 // quality, an integer: a mark is checked against those."""
+    """Below 50 libjpeg scales its tables by 5000 // quality, an integer: a mark is checked against those. Outputs
+    below 50 come from a MIN_QUALITY below 50 (a source below MIN_QUALITY is kept as it is)."""
+    settings = replace(settings, min_quality=10)
     first, result = optimize(encoded(photo_like(), quality=source_quality), settings, fixed_model)
     _, second = optimize(first, settings, fixed_model)
     assert result.outcome == OPTIMIZED and result.quality <= source_quality
