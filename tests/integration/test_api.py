@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from handler.aws import api
-from handler.quality import search
 from handler.settings import TARGET_METADATA
 from tests.conftest import PHOTOS, encoded, photo_like, unreachable
 from tests.integration.test_s3_event import keeping, multi_picture_jpeg
@@ -369,10 +368,11 @@ def test_an_unknown_route_is_404(app):
 
 
 def test_an_unexpected_exception_is_a_500_json_without_a_stack_trace(app, monkeypatch):
-    def broken_search(*args):
+    def broken(*args):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(search, "verified", broken_search)
+    # the core turns its own faults into an internal-error record (tests/unit/test_bad_input.py): break the edge
+    monkeypatch.setattr(api, "optimize", broken)
     response = api.handle(app, image_event(encoded(photo_like(), quality=97)))
     body = assert_error(response, 500, "internal-error")
     assert "secret" not in response["body"] and "Traceback" not in response["body"]
