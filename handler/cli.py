@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from handler import cores
 from handler.core import optimize
 from handler.errors import ConfigError
 from handler.quality import model as model_module
@@ -181,7 +182,7 @@ def optimize_command(args: argparse.Namespace) -> int:
     todo = jobs if args.force else [job for job in jobs if not is_current(job, since)]
     # appended to, so that after a resumed run the report still covers the files the first run did
     with open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
-        records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report)
+        records = run_all(todo, settings, args.jobs or cores(), report)
     print(summary(records, len(jobs) - len(todo)), file=sys.stderr)
     return 1 if any(r["outcome"] == FAILED for r in records) else 0
 
@@ -194,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", required=True, type=Path, help="output folder (same file names, same sub-folders)")
     opt.add_argument("--target", type=int, choices=PRESETS, help="SSIMULACRA2 target (default: TARGET or 80)")
     opt.add_argument("--no-verify", action="store_true", help="trust the prediction, skip the check")
-    opt.add_argument("--jobs", type=int, help="worker processes (default: every core)")
+    opt.add_argument("--jobs", type=int, help="worker processes (default: the cores this process may use)")
     opt.add_argument("--force", action="store_true", help="redo inputs whose output is already current")
     opt.add_argument("--report", type=Path, help="also append the JSON lines to this file")
     opt.set_defaults(func=optimize_command)
