@@ -7,10 +7,18 @@ SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 CORPUS ?= ../shared/corpus
+# The SSIMULACRA2 kernel (handler/quality/native/): built from source, never committed. Plain -O2, no -march:
+# the AVX2+FMA path is chosen at run time (ssim2.h).
+NATIVE_DIR := handler/quality/native
+NATIVE_LIB := $(NATIVE_DIR)/_ssim2.so
+NATIVE_SRC := $(NATIVE_DIR)/ssim2.c $(NATIVE_DIR)/ssim2_kernels.h $(NATIVE_DIR)/ssim2.h
+CC ?= cc
+SSIM2_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
 
-.PHONY: help venv run test test-fast lint model label bench tune load fuzz clean
+.PHONY: help venv native run test test-fast lint model label bench tune load fuzz clean
 
 help:
+	@echo "make native       build the SSIMULACRA2 kernel, $(NATIVE_LIB) (the targets that run the function do it first)"
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
 	@echo "make test         lint, then every test (unit, integration over HTTP, template validation): what CI runs"
 	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
@@ -35,13 +43,18 @@ $(SAM_STAMP): requirements-sam.txt
 
 venv: $(STAMP) $(SAM_STAMP)
 
-run: $(STAMP)
+native: $(NATIVE_LIB)
+
+$(NATIVE_LIB): $(NATIVE_SRC)
+	$(CC) $(SSIM2_CFLAGS) -shared -fPIC -o $@ $(NATIVE_DIR)/ssim2.c -lm
+
+run: $(STAMP) native
 	$(PY) scripts/local_run.py
 
-test: lint $(SAM_STAMP)
+test: lint $(SAM_STAMP) native
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) native
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
@@ -54,7 +67,7 @@ label: $(STAMP)
 model: label
 	$(PY) -m training.train
 
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(PY) -m bench.runtime
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
@@ -63,17 +76,17 @@ bench: $(STAMP)
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
 
-tune: $(STAMP)
+tune: $(STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
 
-load: $(STAMP)
+load: $(STAMP) native
 	$(PY) -m bench.load
 
-fuzz: $(STAMP)
+fuzz: $(STAMP) native
 	$(PY) -m bench.fuzz --examples 20000 --seed 0
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NATIVE_LIB)
 
 -include build.mk

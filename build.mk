@@ -8,8 +8,18 @@
 #   the runtime dependencies of handler/requirements.txt, as manylinux x86_64 wheels for CPython 3.12.
 # samconfig.toml sets build_in_source, so make runs in the work tree instead of a copy of it (which would
 # include the virtualenvs).
+#
+# The SSIMULACRA2 kernel is compiled from handler/quality/native/ssim2.c into the artifact's
+# handler/quality/native/_ssim2.so (a copy of a locally built one is replaced). The compiler is SSIM2_CC, the
+# host's cc by default: right for the x86_64 functions, since the library is plain x86-64 code that picks its
+# AVX2 path at run time, and it needs only libc and libm (built on Debian 12, symbol versions up to GLIBC_2.29;
+# the runtime has 2.34: `objdump -T` shows them). For an arm64 (Graviton) package give a cross compiler:
+#   make build-OptimizeFunction ARTIFACTS_DIR=... SSIM2_CC=aarch64-linux-gnu-gcc
+# (choosing it from the template's architecture is not done here). Where the library is missing or does not
+# load, the function still runs, on the numpy implementation, logging one "metric-fallback" warning.
 
 LAMBDA_FUNCTIONS := OptimizeFunction ApiFunction BatchFunction
+SSIM2_CC ?= cc
 # pip only fetches wheels built for the target platform and Python (LAMBDA_PIP_TARGET), so any Python 3 runs it,
 # with --no-compile: byte code is written afterwards by a Python 3.12 only (the runtime's; scripts/python312.sh
 # finds one that really runs, past pyenv shims of versions not selected), so the package never carries .pyc
@@ -30,6 +40,8 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -R handler models "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/models" -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f "$(ARTIFACTS_DIR)/$(NATIVE_LIB)"
+	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" $(NATIVE_DIR)/ssim2.c -lm
 	$(PIP_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile \
 		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
 	@if [ -n "$(LAMBDA_PYTHON)" ]; then \

@@ -1,11 +1,10 @@
 """Benchmarks: `make bench`. Results land in bench/results/."""
 
 import argparse
-import os
 
-# As in training/: one image per process, so BLAS threads would only fight for the same cores.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# As in training/: one image per process, so BLAS threads would only fight for the same cores. Importing handler
+# first sets one thread per process before numpy loads (handler/__init__.py).
+import handler
 
 
 def publish(name: str, text: str) -> None:
@@ -28,7 +27,7 @@ def corpus_arguments(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--limit", type=int, help="only the first N pictures (a quick look)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--jobs", type=int, default=handler.cores(), help="worker processes (default: the cores)")
     return parser
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from handler import cores
 from handler.core import optimize
 from handler.errors import ConfigError
 from handler.quality import model as model_module
@@ -370,7 +371,7 @@ def optimize_command(args: argparse.Namespace) -> int:
     todo = [job for job in jobs if job.key not in done]
     # appended to, so that after a resumed run the report still covers the files the first run did
     with index.file, open(args.report, "a", encoding="utf-8") if args.report else nullcontext() as report:
-        records = run_all(todo, settings, args.jobs or os.cpu_count() or 1, report, index)
+        records = run_all(todo, settings, args.jobs or cores(), report, index)
     print(summary(records, current), file=sys.stderr)
     return 1 if any(r["outcome"] == FAILED for r in records) else 0
 
@@ -394,7 +395,7 @@ def parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", required=True, type=Path, help="output folder (same file names, same sub-folders)")
     opt.add_argument("--target", type=int, choices=PRESETS, help="SSIMULACRA2 target (default: TARGET or 80)")
     opt.add_argument("--no-verify", action="store_true", help="trust the prediction, skip the check")
-    opt.add_argument("--jobs", type=workers, help="worker processes (default: every core)")
+    opt.add_argument("--jobs", type=workers, help="worker processes (default: the cores this process may use)")
     opt.add_argument("--force", action="store_true", help="redo inputs whose output is already current")
     opt.add_argument("--report", type=Path, help="also append the JSON lines to this file")
     opt.set_defaults(func=optimize_command)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from typing import TextIO
 
 _logger = logging.getLogger("optimal-image")
 if not _logger.handlers:
@@ -19,3 +20,10 @@ _logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
 def emit(event: str, level: int = logging.INFO, **fields: object) -> None:
     """Log `event` with `fields`. Never pass object content or credentials here: keys and numbers only."""
     _logger.log(level, json.dumps({"event": event, **fields}, default=str, sort_keys=True))
+
+
+def use_stream(stream: TextIO) -> None:
+    """Write the lines to `stream` instead of stdout (the command line keeps stdout for its records)."""
+    for handler in _logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from multiprocessing import Pool
 from pathlib import Path
 
+import handler
 from handler.settings import PRESETS
 from training import corpus
 from training.oracle import Curve, oracle_quality
@@ -60,7 +60,7 @@ def done_names() -> set[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CORPUS)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--jobs", type=int, default=handler.cores())
     args = parser.parse_args(argv)
     done = done_names()
     todo = [(args.corpus / name, args.corpus) for name in pictures() if name not in done]

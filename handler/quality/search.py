@@ -22,7 +22,7 @@ from handler.image import encode as px
 from handler.image.intake import Probe
 from handler.image.jpeg import ANNEX_K
 from handler.image.metadata import NONE, Metadata
-from handler.quality.ssim2 import Reference
+from handler.quality.metric import Reference
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ SLOPE = 1.5
 """Quality steps per SSIMULACRA2 point, roughly, near the presets: sizes the first steps of the walk."""
 
 MIN_SIDE = 8
-"""handler.quality.ssim2 has no scale to compare below 8 pixels on a side and scores such images 100 whatever
-the damage. Smaller samples are scored enlarged (nearest neighbour), so their colour and block errors count."""
+"""SSIMULACRA2 (handler.quality.metric) has no scale to compare below 8 pixels on a side and scores such images
+100 whatever the damage. Smaller samples are scored enlarged (nearest neighbour), so their colour and block errors
+count."""
 
 
 def _tile_origins(size: int, count: int, tile: int) -> list[int]:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 import pytest
 from cfnlint.decode import decode_str
 
+from handler import THREAD_VARIABLES
 from handler.settings import PRESETS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,8 +315,16 @@ def test_globals_set_every_environment_variable_the_code_reads(template: dict) -
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert set(ENV_VARS) <= set(variables)
     for name, value in variables.items():
+        if name in THREAD_VARIABLES:
+            continue
         assert isinstance(value, dict) and set(value) == {"Ref"}, f"{name} should come from a parameter"
         assert value["Ref"] in template["Parameters"], f"{name} refers to {value['Ref']}, not a parameter"
+
+
+def test_globals_give_one_compute_thread(template: dict) -> None:
+    """The thread limits handler/__init__.py sets in code are in the functions' environment too, fixed at 1."""
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert {name: variables.get(name) for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, "1")
 
 
 def test_globals_cover_the_names_read_in_handler_settings(template: dict) -> None:

@@ -1,0 +1,150 @@
+"""SSIMULACRA2 through the C kernel `_ssim2.so`, built from ssim2.c in this folder (`make native`; the package's
+copy by build.mk's `sam build` recipe). The shared library is never committed.
+
+The same interface as the numpy module (handler/quality/ssim2.py), which stays the reference: ``Reference(rgb)``
+with ``.score(distorted)``, and ``score(reference, distorted)``; the scores agree to about 1e-4
+(tests/unit/test_native.py holds them within 0.01). ``available()`` says whether the library loaded and
+``unavailable_reason()`` why not; handler.quality.metric picks this module or the numpy one from that.
+
+The kernel is one fused pass per scale (blur, error maps and pooling), with its hot loops compiled twice, for
+baseline x86-64 and for AVX2+FMA, the path chosen at run time from the CPU (ssim2.h). Nothing it allocates
+outlives a call but a Reference's planes, freed when the Reference is collected. The C calls release the GIL
+(ctypes.CDLL), so threads can score in parallel, on one Reference or several.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AUTO", "AVX2", "BASELINE", "LIBRARY", "Reference", "available", "get_path", "load", "score",
+           "set_path", "unavailable_reason"]
+
+LIBRARY = Path(__file__).resolve().parent / "_ssim2.so"
+
+# Code paths, as in ssim2.h.
+AUTO, BASELINE, AVX2 = 0, 1, 2
+_ERRORS = {-1: "invalid arguments", -2: "out of memory", -3: "size mismatch"}
+
+_lib: ctypes.CDLL | None = None
+_reason = "not loaded yet"
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    size, u8p = ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint8)
+    lib.ssim2_ref_new.argtypes = [u8p, size, size, size, ctypes.POINTER(ctypes.c_int)]
+    lib.ssim2_ref_new.restype = ctypes.c_void_p
+    lib.ssim2_score.argtypes = [ctypes.c_void_p, u8p, size, size, size, ctypes.POINTER(ctypes.c_double)]
+    lib.ssim2_score.restype = ctypes.c_int
+    lib.ssim2_ref_free.argtypes = [ctypes.c_void_p]
+    lib.ssim2_ref_free.restype = None
+    lib.ssim2_set_path.argtypes = [ctypes.c_int]
+    lib.ssim2_set_path.restype = ctypes.c_int
+    lib.ssim2_get_path.argtypes = []
+    lib.ssim2_get_path.restype = ctypes.c_int
+    return lib
+
+
+def load(path: Path = LIBRARY) -> bool:
+    """(Re)load the kernel from `path`; whether it loaded. Called once at import; the tests call it with a
+    missing path to see the fallback. A Reference keeps the library it was made with."""
+    global _lib, _reason
+    try:
+        _lib, _reason = _declare(ctypes.CDLL(str(path))), ""
+    except (OSError, AttributeError) as exc:  # missing or unloadable file; a library without these functions
+        _lib, _reason = None, str(exc)
+    return _lib is not None
+
+
+def available() -> bool:
+    """Whether the compiled kernel is loaded."""
+    return _lib is not None
+
+
+def unavailable_reason() -> str:
+    """Why the kernel is not loaded ("" when it is)."""
+    return _reason
+
+
+def _library() -> ctypes.CDLL:
+    if _lib is None:
+        raise RuntimeError(f"the SSIMULACRA2 kernel is not loaded ({_reason}): run make native")
+    return _lib
+
+
+def set_path(path: int) -> int:
+    """Choose the code path (AUTO, BASELINE or AVX2); returns the one in use (AVX2 only where the CPU has it).
+    Process-wide: not to be changed while another thread scores."""
+    return _library().ssim2_set_path(path)
+
+
+def get_path() -> int:
+    """The code path in use: BASELINE or AVX2 (SSIM2_FORCE_BASELINE=1 in the environment starts on BASELINE)."""
+    return _library().ssim2_get_path()
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """Validate an 8-bit image as the numpy module does, and return it as HxWx3 with each row's pixels
+    contiguous (rows may be further apart: a crop passes without a copy)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 or HxW image, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError("empty image")
+    rows_ok = image.strides[2] == 1 and image.strides[1] == 3 and image.strides[0] >= 3 * image.shape[1]
+    return image if rows_ok else np.ascontiguousarray(image)
+
+
+def _pixels(image: np.ndarray) -> tuple[ctypes.POINTER(ctypes.c_uint8), int, int, int]:
+    height, width = image.shape[:2]
+    pointer = image.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+    return pointer, height, width, image.strides[0]
+
+
+class Reference:
+    """An original image prepared once, to score any number of distorted versions of it."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        """``rgb``: HxWx3 (or HxW grey) uint8 sRGB, as ``np.asarray(Image.convert('RGB'))``."""
+        lib = self._lib = _library()
+        rgb = _as_rgb(rgb)
+        self.shape: tuple[int, int] = rgb.shape[:2]
+        error = ctypes.c_int(0)
+        handle = lib.ssim2_ref_new(*_pixels(rgb), ctypes.byref(error))
+        if not handle:
+            if error.value == -2:
+                raise MemoryError("SSIMULACRA2 reference: out of memory")
+            raise ValueError(f"SSIMULACRA2 reference: {_ERRORS.get(error.value, error.value)}")
+        self._handle = handle
+        self._finalizer = weakref.finalize(self, lib.ssim2_ref_free, handle)
+
+    def score(self, distorted: np.ndarray) -> float:
+        """SSIMULACRA2 of ``distorted`` (same size, uint8) against this original; 100 = identical.
+
+        Images under 8 pixels on a side have no scale to compare and, as in the reference, score 100.
+        """
+        distorted = _as_rgb(distorted)
+        if distorted.shape[:2] != self.shape:
+            raise ValueError(f"size mismatch: reference {self.shape}, distorted {distorted.shape[:2]}")
+        result = ctypes.c_double()
+        status = self._lib.ssim2_score(self._handle, *_pixels(distorted), ctypes.byref(result))
+        if status == -2:
+            raise MemoryError("SSIMULACRA2 score: out of memory")
+        if status:
+            raise ValueError(f"SSIMULACRA2 score: {_ERRORS.get(status, status)}")
+        return result.value
+
+
+def score(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """SSIMULACRA2 of ``distorted`` against ``reference``: uint8 HxWx3 (or HxW) sRGB, same size."""
+    return Reference(reference).score(distorted)
+
+
+load()
