@@ -5,21 +5,28 @@
 # repository root) with ARTIFACTS_DIR set to that function's build folder. The three functions ship the
 # same package, so they share one recipe:
 #   handler/ (without __pycache__) and models/ (model.joblib, model_card.md) at the package root, next to
-#   the runtime dependencies of handler/requirements.txt, as manylinux x86_64 wheels for CPython 3.12.
+#   the runtime dependencies of handler/requirements.txt, as manylinux wheels for CPython 3.12 (LAMBDA_ARCH).
+# The libraries' own test suites (numpy's, joblib's) are left out: nothing imports them, and they would take a
+# sixth of the package budget.
 # samconfig.toml sets build_in_source, so make runs in the work tree instead of a copy of it (which would
 # include the virtualenvs).
 #
 # The SSIMULACRA2 kernel is compiled from handler/quality/native/ssim2.c into the artifact's
-# handler/quality/native/_ssim2.so (a copy of a locally built one is replaced). The compiler is SSIM2_CC, the
-# host's cc by default: right for the x86_64 functions, since the library is plain x86-64 code that picks its
-# AVX2 path at run time, and it needs only libc and libm (built on Debian 12, symbol versions up to GLIBC_2.29;
-# the runtime has 2.34: `objdump -T` shows them). For an arm64 (Graviton) package give a cross compiler:
-#   make build-OptimizeFunction ARTIFACTS_DIR=... SSIM2_CC=aarch64-linux-gnu-gcc
-# (choosing it from the template's architecture is not done here). Where the library is missing or does not
-# load, the function still runs, on the numpy implementation, logging one "metric-fallback" warning.
+# handler/quality/native/_ssim2.so (a copy of a locally built one is replaced). It needs only libc and libm
+# (built on Debian 12, symbol versions up to GLIBC_2.29; the runtime has 2.34: `objdump -T` shows them); the
+# x86_64 library is plain x86-64 code that picks its AVX2 path at run time. Where the library is missing or does
+# not load, the function still runs, on the numpy implementation, logging one "metric-fallback" warning.
+#
+# LAMBDA_ARCH picks the processor the package is for, as the template's Architecture parameter picks the
+# functions': x86_64 (default) or arm64 (Graviton), for which pip fetches aarch64 wheels and the kernel is
+# cross-compiled (SSIM2_CC, aarch64-linux-gnu-gcc by default on an x86_64 host: Debian's gcc-aarch64-linux-gnu).
+# SAM passes make nothing but ARTIFACTS_DIR, so both are said, once each:
+#   LAMBDA_ARCH=arm64 sam build && sam deploy --parameter-overrides Architecture=arm64 ...
 
 LAMBDA_FUNCTIONS := OptimizeFunction ApiFunction BatchFunction
-SSIM2_CC ?= cc
+LAMBDA_ARCH ?= x86_64
+WHEEL_ARCH := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)
+SSIM2_CC ?= $(if $(filter $(WHEEL_ARCH),$(shell uname -m)),cc,$(WHEEL_ARCH)-linux-gnu-gcc)
 # pip only fetches wheels built for the target platform and Python (LAMBDA_PIP_TARGET), so any Python 3 runs it,
 # with --no-compile: byte code is written afterwards by a Python 3.12 only (the runtime's; scripts/python312.sh
 # finds one that really runs, past pyenv shims of versions not selected), so the package never carries .pyc
@@ -28,9 +35,9 @@ SSIM2_CC ?= cc
 LAMBDA_PYTHON ?= $(shell scripts/python312.sh)
 PIP_PYTHON ?= $(or $(LAMBDA_PYTHON),python3)
 # The python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34). Pillow 13 publishes only manylinux_2_28
-# x86_64 wheels (no manylinux2014 ones), and pip does not widen one manylinux tag to the other, so both are
-# listed: pip then takes the wheel that matches either.
-LAMBDA_PIP_TARGET := --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+# wheels (no manylinux2014 ones), and pip does not widen one manylinux tag to the other, so both are listed:
+# pip then takes the wheel that matches either.
+LAMBDA_PIP_TARGET := --platform manylinux2014_$(WHEEL_ARCH) --platform manylinux_2_28_$(WHEEL_ARCH) \
 	--python-version 3.12 --implementation cp --only-binary=:all:
 
 .PHONY: $(addprefix build-,$(LAMBDA_FUNCTIONS))
@@ -44,6 +51,8 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" $(NATIVE_DIR)/ssim2.c -lm
 	$(PIP_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile \
 		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
+	find "$(ARTIFACTS_DIR)/numpy" -type d -name tests -prune -exec rm -rf {} +
+	rm -rf "$(ARTIFACTS_DIR)/joblib/test"
 	@if [ -n "$(LAMBDA_PYTHON)" ]; then \
 		$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"; \
 	else echo "build.mk: no Python 3.12 found (scripts/python312.sh): the package ships no byte code" >&2; fi

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,12 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def python312() -> str:
-    """A Python 3.12 that runs (a pyenv shim may be on PATH without being usable)."""
-    candidates = [shutil.which("python3.12"), *map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))]
-    for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
-            return candidate
-    raise SystemExit("bench.runtime needs Python 3.12, the Lambda runtime's version (pyenv install 3.12)")
+    """A Python 3.12 that runs, as build.mk finds it (scripts/python312.sh)."""
+    found = subprocess.run([str(ROOT / "scripts" / "python312.sh")], capture_output=True, text=True, check=False)
+    if not found.stdout.strip():
+        raise SystemExit("bench.runtime needs Python 3.12, the Lambda runtime's version (pyenv install 3.12)")
+    return found.stdout.strip()
 
 
 PY312 = python312()
@@ -66,16 +64,23 @@ print(sys.argv[5])
 """
 
 OPTIMIZE = """
-import resource, sys, time
+import io, resource, sys, time
+from PIL import Image
 from handler.aws.wiring import app
 from handler.core import optimize
+from handler.image.encode import encode
+from handler.image.metadata import NONE
 with open(sys.argv[1], "rb") as f:
     data = f.read()
 t0 = time.perf_counter()
 out, result = optimize(data, app().settings, app().model)
 elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(elapsed, peak / 1024, len(data), len(out), result.outcome, result.quality)
+t0 = time.perf_counter()
+image = Image.open(io.BytesIO(data))
+encode(image.convert("RGB") if image.mode not in ("RGB", "L") else image, 80, "4:2:0", NONE)
+baseline = time.perf_counter() - t0
+print(elapsed, peak / 1024, len(data), len(out), result.outcome, result.quality, baseline)
 """
 """The upload is made in one process and optimized in another, so that the peak memory is the function's
 alone, as on Lambda, where the upload arrives as bytes."""
@@ -138,12 +143,34 @@ def photo_name(size: tuple[int, int], grain: float) -> str:
 
 
 def photo_lines(name: str, coding: str, elapsed: str, peak: str, bytes_in: str, bytes_out: str, outcome: str,
-                quality: str) -> list[str]:
+                quality: str, baseline: str) -> list[str]:
+    ratio = float(elapsed) / float(baseline)
     return [
-        f"| {name} ({coding}, {int(bytes_in) / 1e6:.1f} MB): time to optimize | {float(elapsed):.2f} s | - |",
+        (f"| {name} ({coding}, {int(bytes_in) / 1e6:.1f} MB): time to optimize | {float(elapsed):.2f} s "
+         f"({ratio:.1f}x one decode + encode at q80, {float(baseline):.2f} s) | - |"),
         f"| {name}: peak memory of the process | {float(peak):.0f} MB | MemorySize in template.yaml |",
         f"| {name}: result | {outcome}, quality {quality}, {int(bytes_out) / 1e6:.1f} MB | - |",
     ]
+
+
+MEMORY_GB = 1769 / 1024
+"""template.yaml's MemorySize, in the GB that Lambda bills by."""
+LAMBDA_GB_SECOND = 0.0000166667
+LAMBDA_REQUEST = 0.20 / 1e6
+"""x86_64 prices in us-east-1, first tier (arm64 is 20% less a GB-second): https://aws.amazon.com/lambda/pricing/"""
+S3_GET, S3_PUT = 0.0004 / 1000, 0.005 / 1000
+"""S3 Standard request prices in us-east-1 (one GetObject, one PutObject per upload): https://aws.amazon.com/s3/pricing/"""
+
+
+def cost_line(seconds: float, photos: int = 1_000_000) -> str:
+    """What `photos` uploads of this size cost at the measured time: Lambda compute and requests, S3 requests
+    (storage and transfer are left out: they depend on how long outputs are kept and where they are read)."""
+    compute = seconds * MEMORY_GB * LAMBDA_GB_SECOND * photos
+    requests = LAMBDA_REQUEST * photos
+    s3 = (S3_GET + S3_PUT) * photos
+    return (f"| cost of {photos:,} such 12 MP photos at MemorySize 1769, x86_64, us-east-1: Lambda compute "
+            f"${compute:,.2f} + invocations ${requests:,.2f} + S3 GET and PUT ${s3:,.2f} (at this machine's time; "
+            f"Lambda's one vCPU may differ) | ${compute + requests + s3:,.2f} | - |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         (f"| cold start: imports + settings + S3 client + model, median of {args.runs} fresh processes "
          f"| {statistics.median(starts):.2f} s (min {min(starts):.2f}, max {max(starts):.2f}) | <= 1.0 s |"),
         *(line for name, figures in big.items() for line in photo_lines(name, *figures)),
+        cost_line(float(big[photo_name(*PHOTOS[0])][1])),
         "",
     ]
     publish("runtime.md", "\n".join(lines))

@@ -158,6 +158,7 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
         "score": None if candidate.score is None else round(candidate.score, 2),
         "subsampling": None if pixels.mode == "L" else candidate.subsampling,
         "tables": candidate.tables,
+        "whole_image_checks": candidate.whole_image_checks,
     }
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"

@@ -47,6 +47,8 @@ class Result:
     format: str | None = None
     width: int | None = None
     height: int | None = None
+    whole_image_checks: int | None = None
+    """Encodings the search scored on the whole image (0 unchecked): what the time mostly went on."""
     content_type: str | None = None
     content_disposition: str | None = None
 

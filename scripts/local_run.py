@@ -80,6 +80,7 @@ def run(images: Path, target: int | None, via: str) -> int:
         point_boto3_at(url)
         os.environ.update(UPLOAD_BUCKET=UPLOAD, OUTPUT_BUCKET=OUTPUT)
         os.environ.setdefault("LOG_LEVEL", "WARNING")  # the table says it all; LOG_LEVEL=INFO shows the JSON log
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # and its metrics documents, false
         if target:
             os.environ["TARGET"] = str(target)
         s3 = boto3.client("s3")

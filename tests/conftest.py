@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +16,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
+from handler import log
 from handler.aws import wiring
 from handler.aws.storage import Storage
 from handler.aws.wiring import App
@@ -77,6 +83,25 @@ class NearTimeout:
 
     def get_remaining_time_in_millis(self) -> int:
         return 2_000
+
+
+@contextmanager
+def log_lines(level: int = logging.INFO) -> Iterator[list[dict]]:
+    """The JSON lines the function logs inside the block, at `level` and above, as dicts (filled when the block
+    ends), formatted as the function's own handler formats them."""
+    stream, found = io.StringIO(), []
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log.logger.registered_formatter)
+    logger = logging.getLogger(log.SERVICE)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+        found.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

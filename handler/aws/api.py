@@ -16,12 +16,14 @@ import base64
 import binascii
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from handler import log
+from handler.aws import metrics
 from handler.aws.pipeline import evaluate_object, process_object
 from handler.aws.wiring import App, app
 from handler.core import optimize
@@ -48,6 +50,7 @@ HEADER_PREFIX = "X-Optimal-Image-"
 JSON = "application/json"
 
 
+@log.invocation(lambda event: (event.get("requestContext") or {}).get("requestId"))
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     return handle(app(), event)
 
@@ -281,7 +284,9 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
     data = request.data()
     require_fit(app, len(data), "request body")
     settings = app.settings.for_call(target, {})
+    start = time.perf_counter()
     output, result = optimize(data, settings, app.model)
+    metrics.handled(result.as_dict(), time.perf_counter() - start)
     log.emit("processed", logging.INFO, source="api", **result.as_dict())
     headers = result_headers(result)
     if result.outcome == REJECTED:

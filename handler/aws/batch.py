@@ -51,6 +51,7 @@ class Task:
         return cls(task["taskId"], bucket, unquote_plus(task["s3Key"]))
 
 
+@log.invocation(lambda event: event.get("invocationId"))
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     return handle(app(), event, context)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from handler import log
+from handler.aws import metrics
 from handler.aws.storage import (
     COPY_LIMIT,
     METADATA_LIMIT,
@@ -203,8 +205,15 @@ def evaluate_object(app: App, bucket: str, key: str, target: int | None = None) 
 def process_object(app: App, bucket: str, key: str, target: int | None = None,
                    version: SourceVersion = CURRENT) -> Processed:
     """Optimize s3://bucket/key into the output bucket, at the caller's `target` if it chose one: the version an
-    event names (skipped as superseded where a later upload replaced it), else the current one. Raises
-    StorageError only; bad images are results."""
+    event names (skipped as superseded where a later upload replaced it), else the current one. Its metrics
+    are written once it is done (handler.aws.metrics). Raises StorageError only; bad images are results."""
+    start = time.perf_counter()
+    processed = _process(app, bucket, key, target, version)
+    metrics.handled(processed.as_dict(), time.perf_counter() - start)
+    return processed
+
+
+def _process(app: App, bucket: str, key: str, target: int | None, version: SourceVersion) -> Processed:
     processed, data, fetched = _decide(app, bucket, key, target, version)
     if fetched is None:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
@@ -249,4 +258,5 @@ def process_or_record(
     except (StorageError, OutOfTime) as exc:
         log.emit("failed", logging.ERROR, bucket=bucket, key=key, reason=exc.reason, detail=exc.detail,
                  transient=exc.transient)
+        metrics.handled({"outcome": "failed", "reason": exc.reason}, 0.0)
         return None, exc

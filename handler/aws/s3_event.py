@@ -173,6 +173,7 @@ class PermanentFailure(FailedRecords):
     failure and try it again first; a refusal fixed meanwhile (a policy corrected) then succeeds."""
 
 
+@log.invocation()
 def lambda_handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     return handle(app(), event, context)
 

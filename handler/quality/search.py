@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -37,6 +37,9 @@ class Candidate:
     score: float | None
     sampled: bool = False
     """The score is of a sample of the image, not of all of it (photos over CONFIRM_MAX_PIXELS)."""
+    whole_image_checks: int = 0
+    """Encodings scored on the whole image (or, over CONFIRM_MAX_PIXELS, on its mosaic of large tiles): each
+    costs an encode, a decode and a score, the search's main cost (bench/results/stages.md)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ class Settled:
 
 class Sample:
     """An image to score encodings of, its SSIMULACRA2 reference (computed once), and what was tried. Walks are
-    coded with the tables the target calls for (`pixels.tables_for`) unless told otherwise."""
+    coded with the tables the target calls for (`encode.tables_for`) unless told otherwise."""
 
     def __init__(self, image: Image.Image, metadata: Metadata, target: int) -> None:
         self.image = image
@@ -192,6 +195,11 @@ class Sample:
         self._target = target
         self._reference = Reference(_rgb(image))
         self._tried: dict[tuple[int, str, str], tuple[float, bytes]] = {}
+
+    @property
+    def scored(self) -> int:
+        """How many encodings were scored (each once: `measure` keeps what it tried)."""
+        return len(self._tried)
 
     def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         if (quality, subsampling, tables) not in self._tried:
@@ -276,18 +284,22 @@ def verified(pixels: Image.Image, quality: int, bounds: Bounds, target: int, met
     the image itself then encoded at the quality the check settled on."""
     tiles = sample(pixels)
     if tiles is pixels:  # every score is of the whole image: a pass within SURPLUS is kept, as in `confirmed`
-        settled = on_sample(Sample(pixels, metadata, target), quality, bounds, target, SURPLUS)
-        return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.tables, settled.score)
+        whole = Sample(pixels, metadata, target)
+        settled = on_sample(whole, quality, bounds, target, SURPLUS)
+        return Candidate(settled.encoded, settled.quality, settled.subsampling, settled.tables, settled.score,
+                         whole_image_checks=whole.scored)
     searched = Sample(tiles, NONE, target)
     settled = on_sample(searched, quality, bounds, target + SAMPLE_MARGIN, SAMPLE_SURPLUS)
     checked = check_sample(pixels) if CONFIRM_MAX_PIXELS else None
     if checked is pixels:
-        return either_confirmed(Sample(pixels, metadata, target), searched, settled, quality, bounds, target)
-    chosen = settled if checked is None else either_confirmed(
-        Sample(checked, NONE, target), searched, settled, quality, bounds, target
-    )
+        whole = Sample(pixels, metadata, target)
+        chosen = either_confirmed(whole, searched, settled, quality, bounds, target)
+        return replace(chosen, whole_image_checks=whole.scored)
+    whole = None if checked is None else Sample(checked, NONE, target)
+    chosen = settled if whole is None else either_confirmed(whole, searched, settled, quality, bounds, target)
     data = px.encode(pixels, chosen.quality, chosen.subsampling, metadata, tables=chosen.tables)
-    return Candidate(data, chosen.quality, chosen.subsampling, chosen.tables, chosen.score, sampled=True)
+    return Candidate(data, chosen.quality, chosen.subsampling, chosen.tables, chosen.score, sampled=True,
+                     whole_image_checks=whole.scored if whole else 0)
 
 
 def either_confirmed(

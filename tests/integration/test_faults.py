@@ -7,9 +7,6 @@ Lambda's asynchronous retry of the whole event when the handler raises Transient
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 from dataclasses import replace
 
 import boto3
@@ -24,7 +21,7 @@ from handler.core import optimize
 from handler.settings import Locations, Settings
 from scripts.faultproxy import INTERNAL_ERROR, KINDS, RESET_MID_BODY, FaultProxy
 from scripts.s3events import put_event
-from tests.conftest import encoded, photo_like
+from tests.conftest import encoded, log_lines, photo_like
 from tests.integration.test_api import assert_error, key_event
 from tests.integration.test_batch import batch_event, codes
 from tests.integration.test_s3_event import tags, upload
@@ -131,15 +128,9 @@ def reset_on_reading(proxy: FaultProxy, bucket: str, key: str, settings: Setting
 
 def logged(app: App, event: dict) -> list[dict]:
     """The JSON lines the handler logs for `event`; the TransientFailure it raises is expected."""
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    logging.getLogger("optimal-image").addHandler(handler)
-    try:
-        with pytest.raises(s3_event.TransientFailure, match="s3://.*/cut.jpg"):
-            s3_event.handle(app, event)
-    finally:
-        logging.getLogger("optimal-image").removeHandler(handler)
-    return [json.loads(line) for line in lines.getvalue().splitlines()]
+    with log_lines() as lines, pytest.raises(s3_event.TransientFailure, match="s3://.*/cut.jpg"):
+        s3_event.handle(app, event)
+    return lines
 
 
 def test_a_connection_reset_while_reading_an_upload_is_logged_as_transient_and_the_events_retry_completes_it(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,33 @@ def test_sam_build_makes_a_package_within_budget_without_scikit_learn_or_scipy(b
     assert (package / "handler" / "core.py").exists() and (package / "models" / "model.joblib").exists()
     assert size_mb(package) < PACKAGE_LIMIT_MB
     assert not [p for p in ("sklearn", "scipy") if (package / p).exists()]
+
+
+ELF_MACHINES = {"x86_64": 62, "arm64": 183}
+"""e_machine of an ELF header for each Architecture the template offers."""
+
+
+def machines(package: Path) -> set[int]:
+    """The processors the package's shared libraries are built for."""
+    return {int.from_bytes(lib.read_bytes()[18:20], "little") for lib in package.rglob("*.so*") if lib.is_file()}
+
+
+def test_every_library_in_the_default_package_is_x86_64_and_the_kernel_is_there(build):
+    package = build / "OptimizeFunction"
+    assert (package / "handler" / "quality" / "native" / "_ssim2.so").exists()
+    assert machines(package) == {ELF_MACHINES["x86_64"]}
+
+
+def test_an_arm64_package_holds_arm64_libraries_only_kernel_included(tmp_path):
+    """LAMBDA_ARCH=arm64, as `LAMBDA_ARCH=arm64 sam build` runs the recipe for a Graviton deployment."""
+    if not shutil.which("aarch64-linux-gnu-gcc") and os.uname().machine != "aarch64":
+        pytest.skip("no aarch64 cross compiler (Debian's gcc-aarch64-linux-gnu; .ci/run installs it)")
+    done = subprocess.run(["make", "-s", "build-OptimizeFunction", f"ARTIFACTS_DIR={tmp_path}", "LAMBDA_ARCH=arm64"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "handler" / "quality" / "native" / "_ssim2.so").exists()
+    assert machines(tmp_path) == {ELF_MACHINES["arm64"]}
+    assert size_mb(tmp_path) < PACKAGE_LIMIT_MB
 
 
 def test_the_package_carries_byte_code_for_python_3_12_only(build):

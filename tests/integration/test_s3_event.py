@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import logging
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
 from handler.settings import TARGET_METADATA
 from scripts.s3events import eventbridge_event, put_event, put_record, sns_envelope, sns_record, sqs_record
-from tests.conftest import PHOTOS, NearTimeout, encoded, photo_like
+from tests.conftest import PHOTOS, NearTimeout, encoded, log_lines, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,14 +182,9 @@ def test_a_notification_carried_by_sqs_or_sns_is_processed_as_one_sent_straight(
 
 
 def logged_results(app: App, records: list[dict]) -> tuple[list[dict], list[dict]]:
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    logging.getLogger("optimal-image").addHandler(handler)
-    try:
+    with log_lines() as lines:
         results = s3_event.handle(app, {"Records": records})["results"]
-    finally:
-        logging.getLogger("optimal-image").removeHandler(handler)
-    return results, [json.loads(line) for line in lines.getvalue().splitlines()]
+    return results, lines
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ skipped. (tests/integration/ runs the same pipeline against the local S3 server 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -96,3 +97,30 @@ def test_an_upload_over_max_input_bytes_is_copied_unread_and_says_so(fake_app, s
     result = pipeline.process_object(app, "upload", "a.jpg").result
     assert (result.reason, result.bytes_out) == ("too-large", len(PHOTO)) and "rejected unread" in result.detail
     assert storage.written["output", "a.jpg"][0] is None  # a server-side copy: the bytes never pass through
+
+
+def emf_documents(stdout: str) -> list[dict]:
+    """The EMF documents among the lines, each metric's value taken out of the list EMF allows for it."""
+    documents = [doc for doc in map(json.loads, filter(None, stdout.splitlines())) if "_aws" in doc]
+    return [{k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in doc.items()} for doc in documents]
+
+
+def test_each_object_handled_writes_its_metrics_by_outcome_and_reason(fake_app, storage, capsys):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {})
+    result = pipeline.process_object(fake_app, "upload", "a.jpg").result
+    (document,) = emf_documents(capsys.readouterr().out)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "optimal-image"
+    assert set(directive["Dimensions"][0]) == {"service", "outcome", "reason"}
+    assert (document["outcome"], document["reason"], document["Uploads"]) == ("optimized", result.reason, 1.0)
+    assert document["BytesSaved"] == result.bytes_in - result.bytes_out > 0
+    assert document["Quality"] == result.quality and document["WholeImageChecks"] == 0  # VERIFY=false: none
+    assert document["MillisecondsPerMegapixel"] > 0
+
+
+def test_a_skipped_object_is_counted_under_its_reason(fake_app, storage, capsys):
+    storage.objects["upload", "a.jpg"] = (PHOTO, {MARKER: "some-model"})
+    pipeline.process_object(fake_app, "upload", "a.jpg")
+    (document,) = emf_documents(capsys.readouterr().out)
+    assert (document["outcome"], document["reason"], document["Uploads"]) == ("skipped", "already-optimized", 1.0)
+    assert "BytesIn" not in document

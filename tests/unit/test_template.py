@@ -17,6 +17,7 @@ import pytest
 from cfnlint.decode import decode_str
 
 from handler import THREAD_VARIABLES
+from handler.aws import metrics
 from handler.settings import PRESETS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,10 +228,12 @@ def test_each_function_runs_its_fixed_entry_point(template: dict) -> None:
     assert handlers == ENTRY_POINTS
 
 
-def test_every_function_runs_python_3_12_on_x86_64(template: dict) -> None:
+def test_every_function_runs_python_3_12_on_the_architecture_parameter_x86_64_by_default(template: dict) -> None:
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.12"
-    assert function_globals["Architectures"] == ["x86_64"]
+    assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
+    architecture = template["Parameters"]["Architecture"]
+    assert (architecture["Default"], set(architecture["AllowedValues"])) == ("x86_64", {"x86_64", "arm64"})
     for name, function in _functions(template).items():
         assert "Runtime" not in function["Properties"], f"{name} overrides the runtime"
         assert "Architectures" not in function["Properties"], f"{name} overrides the architecture"
@@ -571,6 +574,52 @@ def test_an_alarm_fires_on_the_first_event_in_the_failed_events_queue(template: 
     on_queue = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
     resources = template["Resources"].values()
     (alarm,) = [r["Properties"] for r in resources
-                if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Dimensions"] == on_queue]
+                if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Dimensions") == on_queue]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert (alarm["ComparisonOperator"], int(alarm["Threshold"])) == ("GreaterThanThreshold", 0)
+
+
+def _alarms(template: dict) -> dict[str, dict]:
+    return {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def _lambda_metrics(alarm: dict) -> set[tuple[str, str]]:
+    """(metric name, function) of each AWS/Lambda metric an alarm's metric math reads."""
+    stats = [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+    return {(m["MetricName"], m["Dimensions"][0]["Value"]["Ref"]) for m in stats if m["Namespace"] == "AWS/Lambda"}
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles", "Duration"])
+def test_an_alarm_watches_every_functions_errors_throttles_and_duration(template: dict, metric: str) -> None:
+    watched = [alarm for alarm in _alarms(template).values()
+               if _lambda_metrics(alarm) == {(metric, function) for function in ENTRY_POINTS}]
+    assert len(watched) == 1, f"no one alarm on {metric} of {ENTRY_POINTS}"
+
+
+def test_the_duration_alarm_fires_before_the_timeout_cuts_an_invocation_off(template: dict) -> None:
+    (alarm,) = [a for a in _alarms(template).values() if ("Duration", "OptimizeFunction") in _lambda_metrics(a)]
+    assert 0 < alarm["Threshold"] < 1000 * template["Globals"]["Function"]["Timeout"]
+
+
+def test_an_alarm_fires_on_the_first_upload_that_meets_an_internal_error(template: dict) -> None:
+    (alarm,) = [a for a in _alarms(template).values() if a.get("Namespace") == metrics.NAMESPACE]
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions == {"service": "optimal-image", "outcome": "original-kept", "reason": "internal-error"}
+    assert (alarm["MetricName"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Uploads", "GreaterThanThreshold", 0)
+
+
+def test_every_alarm_notifies_the_optional_alarm_topic(template: dict) -> None:
+    for name, alarm in _alarms(template).items():
+        topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+        assert alarm["AlarmActions"] == topic, name
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+
+
+def test_the_dashboard_charts_the_metrics_the_function_writes(template: dict) -> None:
+    body, _ = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${AWS::Region}", "eu-west-1"))["widgets"]
+    charted = json.dumps(widgets)
+    for metric in ("Uploads", "BytesSaved", "Quality", "WholeImageChecks", "MillisecondsPerMegapixel", "Errors",
+                   "Throttles", "Duration", "ApproximateNumberOfMessagesVisible"):
+        assert metric in charted, metric

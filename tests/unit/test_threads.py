@@ -62,7 +62,7 @@ def test_the_command_line_defaults_to_one_worker_per_available_core(tmp_path: Pa
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jpg").write_bytes(b"not read: run_all is replaced")
     workers = []
-    monkeypatch.setattr(cli, "run_all", lambda todo, settings, jobs, report: workers.append(jobs) or [])
+    monkeypatch.setattr(cli, "run_all", lambda todo, settings, jobs, report, index: workers.append(jobs) or [])
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1, 3}, raising=False)
     cli.main(["optimize", str(tmp_path / "in"), "--out", str(tmp_path / "out")])
     cli.main(["optimize", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--jobs", "5"])
