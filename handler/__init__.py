@@ -3,8 +3,8 @@
 Imported before anything else by every entry point (the Lambda handlers handler.aws.*, `python -m handler`,
 bench/ and training/, which import it first), so this is where the process gets one compute thread per
 worker: the parallelism is across worker processes (the CLI's --jobs, the benchmarks' pools) or Lambda
-containers (one vCPU each), and BLAS threads on top of them only fight for the same cores (issue 24: 2 CLI
-workers on 2 cores took 23.9 s for 40 images with OpenBLAS's default threads, 8.4 s with one). numpy reads
+containers (one vCPU each), and BLAS threads on top of them only fight for the same cores: with OpenBLAS's
+default of a thread per core, two workers on two cores ran several times slower than with one each. numpy reads
 these when it is first imported, so they are set here, before any module imports it; a value already in the
 environment is kept. template.yaml sets the same for the functions.
 """
