@@ -118,7 +118,7 @@ def _srgb_to_linear_table() -> np.ndarray:
 _LINEAR = _srgb_to_linear_table()
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
     """Validate an 8-bit image and return it as HxWx3 (grey is repeated, as Pillow's convert('RGB'))."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -432,7 +432,7 @@ class Reference:
 
     def __init__(self, rgb: np.ndarray) -> None:
         """``rgb``: HxWx3 (or HxW grey) uint8 sRGB, as ``np.asarray(Image.convert('RGB'))``."""
-        rgb = _as_rgb(rgb)
+        rgb = as_rgb(rgb)
         self.shape: tuple[int, int] = rgb.shape[:2]
         self._channels = _channels(_scale_count(*self.shape))
         pyramid = zip(_pyramid(rgb, self._channels), self._channels, strict=False)
@@ -445,7 +445,7 @@ class Reference:
         Images under 8 pixels on a side have no scale to compare and, as in the
         reference, score 100.
         """
-        distorted = _as_rgb(distorted)
+        distorted = as_rgb(distorted)
         if distorted.shape[:2] != self.shape:
             raise ValueError(f"size mismatch: reference {self.shape}, distorted {distorted.shape[:2]}")
         features = [

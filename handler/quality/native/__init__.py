@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from handler.quality.ssim2 import as_rgb
+
 __all__ = ["AUTO", "AVX2", "BASELINE", "LIBRARY", "Reference", "available", "get_path", "load", "score",
            "set_path", "unavailable_reason"]
 
@@ -87,17 +89,9 @@ def get_path() -> int:
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """Validate an 8-bit image as the numpy module does, and return it as HxWx3 with each row's pixels
-    contiguous (rows may be further apart: a crop passes without a copy)."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TypeError(f"expected uint8 pixels, got {image.dtype}")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 or HxW image, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError("empty image")
+    """The image validated as the numpy module validates it (ssim2.as_rgb), with each row's pixels contiguous
+    (rows may be further apart: a crop passes without a copy)."""
+    image = as_rgb(image)
     rows_ok = image.strides[2] == 1 and image.strides[1] == 3 and image.strides[0] >= 3 * image.shape[1]
     return image if rows_ok else np.ascontiguousarray(image)
 
