@@ -73,13 +73,22 @@ def _all_exif(exif: Image.Exif) -> tuple[dict[str, object], list[str]]:
         return {}, [f"{EXIF_UNWRITABLE} ({named(exc)})"]
 
 
+def _finite_positive(value: object) -> bool:
+    """A resolution value that is a number (Pillow gives int, float or a TIFF/EXIF IFDRational) above 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number > 0
+
+
 def _dpi(info: dict[str, object]) -> tuple[dict[str, object], list[str]]:
     """The source's dpi where both values are finite and positive. A TIFF's resolution of 0/0 or 1/0 reads as NaN
     or infinity, which the JPEG writer cannot round: left out, with a note."""
     dpi = info.get("dpi")
     if not dpi:
         return {}, []
-    if all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in dpi):
+    if all(_finite_positive(v) for v in dpi):
         return {"dpi": dpi}, []
     return {}, [f"the resolution ({', '.join(map(str, dpi))} dpi) is invalid and left out"]
 

@@ -18,7 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 from handler.core import optimize
 from handler.image.jpeg import marked_quality
 from handler.result import OPTIMIZED
-from tests.conftest import encoded, grey_photo, photo_like
+from tests.conftest import PHOTOS, encoded, grey_photo, photo_like
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -252,3 +252,10 @@ def test_a_grey_picture_with_a_colour_profile_stays_in_colour_with_its_profile(s
     out, result = optimize(encoded(grey_photo(), "PNG", icc_profile=icc), replace(settings, verify=False), fixed_model)
     output = Image.open(io.BytesIO(out))
     assert result.outcome == OPTIMIZED and output.mode == "RGB" and output.info.get("icc_profile") == icc
+
+
+def test_a_cameras_resolution_is_carried_over_without_a_note(settings, fixed_model):
+    """Pillow reads a JPEG's EXIF resolution as IFDRational, not float: it is a valid dpi all the same."""
+    out, result = optimize((PHOTOS / "Kodak_DC240.jpg").read_bytes(), replace(settings, verify=False), fixed_model)
+    assert result.outcome == OPTIMIZED and "resolution" not in result.detail
+    assert Image.open(io.BytesIO(out)).info["dpi"] == pytest.approx((192, 192))
