@@ -330,7 +330,7 @@ def optimize_body(app: App, request: Request) -> dict[str, Any]:
         return json_response(200, result.as_dict(), headers)
     output, served = negotiated(decision, request.header("accept"))
     require_fit(app, len(output), "optimized image")  # outputs are never larger than inputs: a safety net
-    return image_response(output, served, {**result_headers(served), **VARY})
+    return image_response(output, served, {**result_headers(result), **result_headers(served), **VARY})
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:
