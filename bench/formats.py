@@ -172,15 +172,23 @@ def held_out(args) -> None:
     publish("formats.md", "\n".join(text))
 
 
+def _avif(speed: int, subsampling: str, **advanced: str) -> variants.Codec:
+    options = {"speed": speed, "subsampling": subsampling, "max_threads": 1}
+    return variants.tuned(variants.CODECS["avif"], options={**options, **({"advanced": advanced} if advanced else {})})
+
+
 TUNE_SETTINGS = {
-    "avif speed 6 4:2:0": variants.CODECS["avif"],
-    "avif speed 6 4:4:4": variants.tuned(variants.CODECS["avif"], options={"speed": 6, "subsampling": "4:4:4",
-                                                                             "max_threads": 1}),
-    "avif speed 8 4:2:0": variants.tuned(variants.CODECS["avif"], options={"speed": 8, "subsampling": "4:2:0",
-                                                                             "max_threads": 1}),
-    "webp method 4": variants.CODECS["webp"],
+    "avif speed 6 4:2:0": _avif(6, "4:2:0"),
+    "avif speed 8 4:2:0": _avif(8, "4:2:0"),
+    "avif speed 6 4:4:4": _avif(6, "4:4:4"),
+    "avif speed 9 4:4:4": _avif(9, "4:4:4"),
+    "avif speed 6 4:4:4 tune=ssim": _avif(6, "4:4:4", tune="ssim"),
+    "avif speed 6 4:4:4 tune=ssimulacra2": _avif(6, "4:4:4", tune="ssimulacra2"),
+    "avif speed 6 4:4:4 sharpness=2": _avif(6, "4:4:4", sharpness="2"),
+    "webp method 4": variants.tuned(variants.CODECS["webp"], options={"method": 4}),
     "webp method 6": variants.tuned(variants.CODECS["webp"], options={"method": 6}),
 }
+"""The settings tried (`--only` picks some by a word of their label)."""
 
 
 def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
@@ -197,7 +205,7 @@ def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
     metadata = carried(image, "keep")[0]
     pixels = variants.upright(decode.decode(image), metadata)
     reference, rows = Reference(np.asarray(pixels.convert("RGB"))), []
-    for label, codec in TUNE_SETTINGS.items():
+    for label, codec in _chosen(TUNE_SETTINGS):
         spent: list[float] = []
 
         def score(quality: int, codec=codec, spent=spent) -> float:
@@ -213,18 +221,28 @@ def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
     return rows
 
 
+def _chosen(settings: dict[str, variants.Codec]) -> list[tuple[str, variants.Codec]]:
+    words = _state.get("only") or []
+    return [(label, codec) for label, codec in settings.items() if not words or any(w in label for w in words)]
+
+
+_state: dict[str, list[str]] = {}
+
+
 def tune(args) -> None:
+    _state["only"] = args.only
     rows, drawn = on_train_draw(args, tune_one)
-    lines = ["| setting | pictures | bytes vs JPEG output (median) | total bytes vs JPEG | encode s per MP (median) "
+    lines = ["| setting | pictures | bytes vs JPEG output (median) | mean of the ratios | encode s per MP (median) "
              "| variant quality = a + JPEG quality (median a) |", "|---|---|---|---|---|---|"]
-    for label in TUNE_SETTINGS:
+    for label, _ in _chosen(TUNE_SETTINGS):
         group = [r for r in rows if r["setting"] == label]
         lines.append(f"| {label} | {len(group)} | {statistics.median(r['ratio'] for r in group):.3f}x "
-                     f"| {statistics.mean(r['ratio'] for r in group):.3f}x (mean ratio) "
+                     f"| {statistics.mean(r['ratio'] for r in group):.3f}x "
                      f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
                      f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} |")
     text = ["# Variant encoder settings (train split, target 80)", "",
-            f"Command: `python -m bench.formats --tune --pictures {args.pictures}` ({drawn} train pictures drawn; "
+            f"Command: `python -m bench.formats --tune --pictures {args.pictures}"
+            f"{' --only ' + ' '.join(args.only) if args.only else ''}` ({drawn} train pictures drawn; "
             f"{len({r['name'] for r in rows})} optimized). Each setting at its lowest quality reaching 80 on the "
             "whole image (this project's SSIMULACRA2), against the function's JPEG output.", "", *lines, ""]
     publish("train/formats-tuning.md", "\n".join(text))
@@ -234,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = corpus_arguments(__doc__.splitlines()[0])
     parser.add_argument("--tune", action="store_true", help="choose encoder settings on the train split")
     parser.add_argument("--pictures", type=int, default=24, help="with --tune: how many train pictures")
+    parser.add_argument("--only", nargs="*", help="with --tune: only the settings whose label holds one of these")
     args = parser.parse_args(argv)
     tune(args) if args.tune else held_out(args)
 

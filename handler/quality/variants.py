@@ -41,6 +41,14 @@ class Codec:
     offset: float = 0.0
     low: int = 1
     high: int = 100
+    large: Mapping[str, object] = field(default_factory=dict)
+    """Options that replace `options` for pictures over LARGE_PIXELS (a faster encoder speed), so that a 12 MP
+    photo's variants stay well inside the function's timeout (bench/results/formats.md)."""
+
+    def for_pixels(self, pixels: int) -> Codec:
+        """The codec as a picture of `pixels` pixels is encoded with: the same settings for its sample and for the
+        whole, so that the sample's walk predicts the whole image's encodes."""
+        return replace(self, options={**self.options, **self.large}) if pixels > LARGE_PIXELS and self.large else self
 
     def start(self, jpeg_quality: int) -> int:
         return min(self.high, max(self.low, round(self.offset + self.slope * jpeg_quality)))
@@ -51,13 +59,20 @@ class Codec:
         return out.getvalue()
 
 
+LARGE_PIXELS = 2_000_000
+"""Above this, AVIF is encoded at its `large` speed: at speed 6 libaom took about 1.9 s a megapixel on one core
+(bench/results/train/formats-tuning.md), over 20 s per encode of a 12 MP photo, and a variant takes up to CHECKS."""
+
 CODECS: dict[str, Codec] = {
-    "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:2:0", "max_threads": 1},
-                  slope=1.0, offset=-22.0),
-    "webp": Codec("webp", "WEBP", "image/webp", {"method": 4}, slope=1.0, offset=0.0),
+    "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:4:4", "max_threads": 1},
+                  slope=1.0, offset=-16.0, large={"speed": 9}),
+    "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, slope=1.0, offset=4.0, large={"method": 4}),
 }
-"""Encoder settings chosen on the train split (bench/results/train/formats-tuning.md): AVIF by libaom at speed 6
-in 4:2:0 (one thread: a Lambda function of 1769 MB has one vCPU); WebP at method 4 (Pillow's default)."""
+"""Encoder settings chosen on the train split at target 80 (bench/results/train/formats-tuning.md): AVIF by libaom
+at speed 6 in 4:4:4 (0.754x the JPEG output's bytes, median; 4:2:0 0.781x; tune=ssim and sharpness did worse,
+tune=ssimulacra2 no better), speed 9 over LARGE_PIXELS (0.808x, ten times faster); one thread, as a function of
+1769 MB has one vCPU. WebP at method 6 (0.934x; method 4 0.971x at half the time), method 4 over LARGE_PIXELS.
+The offsets are the median differences between the variant's and the JPEG's lowest passing qualities."""
 
 CHECKS = 3
 """Whole-image encodes a variant may take to show it reaches the target and to come down to it."""
@@ -130,6 +145,7 @@ def one(pixels: Image.Image, metadata: Metadata, codec: Codec, jpeg_quality: int
     """The lowest quality of `codec` reaching `target` on the sample, confirmed on the whole image; None where
     CHECKS whole-image encodes do not reach it."""
     tiles = search.sample(pixels)
+    codec = codec.for_pixels(pixels.width * pixels.height)
     bounds = search.Bounds(codec.low, codec.high)
     start = codec.start(jpeg_quality)
     whole = Scored(pixels, codec, metadata)
