@@ -24,7 +24,7 @@ help:
 	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
-	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds"
+	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants"
 	@echo "make tune         quantisation tables and the verifier's sample variants on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO inputs through the core (bench/results/fuzz.md)"
@@ -75,6 +75,7 @@ bench: $(STAMP) native
 	$(PY) -m bench.large --corpus $(CORPUS)
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
+	$(PY) -m bench.formats --corpus $(CORPUS)
 
 tune: $(STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)

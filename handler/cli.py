@@ -21,8 +21,8 @@ from handler import cores
 from handler.core import optimize
 from handler.errors import ConfigError
 from handler.quality import model as model_module
-from handler.result import OPTIMIZED, jpeg_name
-from handler.settings import PRESETS, Settings
+from handler.result import OPTIMIZED, Decision, jpeg_name
+from handler.settings import JPEG_ONLY, PRESETS, Settings, formats
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,12 @@ class Index:
 
 
 def recorded(settings: Settings) -> dict[str, object]:
-    """The settings that shape an output, as the run record keeps them."""
-    return asdict(settings)
+    """The settings that shape an output, as the run record keeps them (as JSON reads them back). FORMATS is left out
+    at its default, jpeg alone, so that a folder written before variants existed is not taken for another run's."""
+    fields = asdict(settings)
+    if settings.formats == JPEG_ONLY:
+        del fields["formats"]
+    return json.loads(json.dumps(fields))
 
 
 def note_settings(out: Path, settings: Settings) -> None:
@@ -285,6 +289,7 @@ def run_job(job: Job) -> dict[str, object]:
             decision = optimize(data, settings, _worker_state["model"])
         paths["output"] = str(job.written_to(decision.result.outcome))
         write_whole(Path(paths["output"]), decision.data)
+        write_variants(Path(paths["output"]), decision, settings)
     except OSError as exc:
         return {**paths, "outcome": FAILED, "reason": "io-error", "detail": str(exc)}
     except Exception as exc:  # noqa: BLE001 - recorded and shown below, and the run's status is 1
@@ -292,6 +297,18 @@ def run_job(job: Job) -> dict[str, object]:
         return {**paths, "outcome": FAILED, "reason": "internal-error", "detail": f"{type(exc).__name__}: {exc}"}
     record = {**paths, **decision.result.as_dict(), "input_sha256": hashlib.sha256(data).hexdigest()}
     return with_messages(record, messages)
+
+
+def write_variants(output: Path, decision: Decision, settings: Settings) -> None:
+    """Each variant beside the output (x.jpg.avif, x.jpg.webp); for a format --formats asks for that got none this
+    time, an earlier run's file there is removed, so that the folder never pairs a JPEG with an older picture."""
+    made = {variant.suffix: variant.data for variant in decision.variants}
+    for name in settings.formats[1:]:
+        beside = output.with_name(output.name + "." + name)
+        if "." + name in made:
+            write_whole(beside, made["." + name])
+        else:
+            beside.unlink(missing_ok=True)
 
 
 def _progress(done: int, total: int, stream: TextIO) -> None:
@@ -356,7 +373,8 @@ def optimize_command(args: argparse.Namespace) -> int:
     except (ConfigError, PlanError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify)
+    settings = replace(settings, target=args.target or settings.target, verify=settings.verify and not args.no_verify,
+                       formats=args.formats or settings.formats)
     digest = settings_digest(settings)
     try:
         note_settings(args.out, settings)
@@ -387,6 +405,14 @@ def workers(value: str) -> int:
     return count
 
 
+def formats_argument(value: str) -> tuple[str, ...]:
+    """--formats, as FORMATS (handler.settings.formats); argparse turns the error into status 2 with the usage."""
+    try:
+        return formats(value, "--formats")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m handler", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -395,6 +421,8 @@ def parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", required=True, type=Path, help="output folder (same file names, same sub-folders)")
     opt.add_argument("--target", type=int, choices=PRESETS, help="SSIMULACRA2 target (default: TARGET or 80)")
     opt.add_argument("--no-verify", action="store_true", help="trust the prediction, skip the check")
+    opt.add_argument("--formats", type=formats_argument, metavar="jpeg[,avif][,webp]",
+                     help="also write AVIF/WebP variants beside each JPEG where smaller (default: FORMATS or jpeg)")
     opt.add_argument("--jobs", type=workers, help="worker processes (default: the cores this process may use)")
     opt.add_argument("--force", action="store_true", help="redo inputs whose output is already current")
     opt.add_argument("--report", type=Path, help="also append the JSON lines to this file")

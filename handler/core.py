@@ -17,7 +17,7 @@ from handler.errors import KeepOriginal, Rejected
 from handler.image import decode, encode, failure, intake
 from handler.image.jpeg import mark, with_mark
 from handler.image.metadata import carried
-from handler.quality import search
+from handler.quality import search, variants
 from handler.quality.features import features
 from handler.quality.model import Model
 from handler.result import ATTACHMENT, JPEG, OCTET_STREAM, OPTIMIZED, ORIGINAL_KEPT, REJECTED, Decision, Result
@@ -69,9 +69,11 @@ def optimize(data: bytes, settings: Settings, model: Model) -> Decision:
     which would reach stderr with no object named: the record's detail keeps them instead."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        published, result = _optimize(data, settings, model)
+        decision = _optimize(data, settings, model)
     notes = dict.fromkeys(f"warning: {' '.join(str(w.message).split())}" for w in caught)
-    return Decision(published, replace(result, detail="; ".join([result.detail, *notes])) if notes else result)
+    if not notes:
+        return decision
+    return replace(decision, result=replace(decision.result, detail="; ".join([decision.result.detail, *notes])))
 
 
 @contextmanager
@@ -171,5 +173,6 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
                     **chosen)
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
     detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {notes}" if notes else "")
+    beside = variants.made(pixels, metadata, candidate.quality, len(output), settings.target, settings.formats)
     return Decision(output, Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen,
-                                   **described))
+                                   **described, variants=tuple(v.variant for v in beside)), beside)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 
 OPTIMIZED = "optimized"
 ORIGINAL_KEPT = "original-kept"
@@ -23,6 +23,17 @@ def jpeg_name(name: str) -> str:
     that trust a name's suffix read it right."""
     stem, suffix = posixpath.splitext(name)
     return name if suffix.lower() in JPEG_SUFFIXES else stem + ".jpg"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A variant written beside the JPEG (FORMATS): its format (the key's suffix: KEY.avif), the quality it was
+    encoded at, its SSIMULACRA2 score against the original, and its size."""
+
+    format: str
+    quality: int
+    score: float
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class Result:
     """Encodings the search scored on the whole image (0 unchecked): what the time mostly went on."""
     content_type: str | None = None
     content_disposition: str | None = None
+    variants: tuple[Variant, ...] = ()
+    """The variants written beside the output, smallest first (none unless FORMATS asks, the output is optimized
+    and a variant reaching the target is smaller than it)."""
 
     @property
     def saving(self) -> float:
@@ -59,9 +73,17 @@ class Result:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def of_variant(self, output: Output) -> Result:
+        """The record of a variant beside this output, for its own tags and headers: its quality, score, size and
+        type; no JPEG tables or subsampling; the list of variants left to the JPEG's record."""
+        return replace(self, quality=output.variant.quality, score=output.variant.score, bytes_out=len(output.data),
+                       tables=None, subsampling=None, content_type=output.content_type, variants=())
+
     def tags(self) -> dict[str, str]:
         """The S3 object tags (at most 10; values within S3's allowed characters). `tables` says what `quality`
-        scales: the same number means other quantisation with other tables."""
+        scales: the same number means other quantisation with other tables. `variants`, the tenth, only where
+        variants were written: each one's format and bytes ("avif:51234 webp:60211"; S3 allows no comma); their
+        quality and score are in the record."""
         return {
             "outcome": self.outcome,
             "reason": self.reason,
@@ -72,11 +94,31 @@ class Result:
             "bytes_in": str(self.bytes_in),
             "bytes_out": str(self.bytes_out),
             "model_version": self.model_version,
+            **({"variants": " ".join(f"{v.format}:{v.bytes}" for v in self.variants)} if self.variants else {}),
         }
 
 
-class Decision(NamedTuple):
-    """The core's answer: the bytes to publish (the input's own where that is better) and why."""
+@dataclass(frozen=True)
+class Output:
+    """A variant's bytes and the Content-Type to publish them under, beside the JPEG, at KEY + `suffix`."""
+
+    variant: Variant
+    content_type: str
+    data: bytes
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.variant.format
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The core's answer: the bytes to publish (the input's own where that is better), why, and the variants to
+    publish beside them (FORMATS; the record lists them too). Unpacks as (data, result), as it did before variants."""
 
     data: bytes
     result: Result
+    variants: tuple[Output, ...] = ()
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.data, self.result))

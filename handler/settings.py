@@ -16,6 +16,21 @@ TARGET_METADATA = "optimal-image-target"
 """The S3 user metadata key (header x-amz-meta-optimal-image-target) by which an upload asks for its own target;
 named after the marker (handler.image.jpeg.MARKER) so that it cannot be taken for an uploader's own `target`."""
 
+FORMATS = ("jpeg", "avif", "webp")
+"""What FORMATS may list. The JPEG is always made (it is the output at the upload's key): `jpeg` alone is the default;
+`avif` and `webp` add variants beside it, each verified at the same target (handler.quality.variants)."""
+JPEG_ONLY = ("jpeg",)
+
+
+def formats(value: str, name: str = "FORMATS") -> tuple[str, ...]:
+    """A comma-separated FORMATS value as a tuple in FORMATS order; refused where it names another format or leaves
+    out jpeg (the object at the upload's key is always the JPEG; variants only sit beside it)."""
+    words = {word.strip().lower() for word in value.split(",") if word.strip()}
+    if not words <= set(FORMATS) or "jpeg" not in words:
+        raise ConfigError(f"{name}={value!r}: must list jpeg and any of avif, webp (comma-separated)")
+    return tuple(f for f in FORMATS if f in words)
+
+
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -45,6 +60,8 @@ class Settings:
     metadata: str = "keep"
     max_input_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 50_000_000
+    formats: tuple[str, ...] = JPEG_ONLY
+    """The JPEG, and the variants to make beside it (FORMATS)."""
 
     def __post_init__(self) -> None:
         if self.target not in PRESETS:
@@ -55,6 +72,7 @@ class Settings:
             )
         if self.metadata not in ("keep", "strip"):
             raise ConfigError(f"METADATA={self.metadata!r}: must be 'keep' or 'strip'")
+        formats(",".join(self.formats))
 
     def for_call(self, target: int | None, metadata: Mapping[str, str]) -> Settings:
         """These settings at one call's target: the caller's choice (`target`, an API request's or a batch job's),
@@ -80,6 +98,7 @@ class Settings:
                 metadata=get("METADATA", defaults.metadata),
                 max_input_bytes=int(get("MAX_INPUT_BYTES", defaults.max_input_bytes)),
                 max_pixels=int(get("MAX_PIXELS", defaults.max_pixels)),
+                formats=formats(get("FORMATS", ",".join(defaults.formats))),
             )
         except ValueError as exc:
             if isinstance(exc, ConfigError):

@@ -5,7 +5,9 @@
     GET  /quality?key=...            -> what processing that upload would decide, with nothing written
 
 Each takes `?target=` (70, 80, 85 or 90) for this request instead of the stack's TARGET, or instead of the
-target an upload asks for in its metadata (handler.settings.TARGET_METADATA).
+target an upload asks for in its metadata (handler.settings.TARGET_METADATA), and `?formats=` (jpeg,avif,webp)
+instead of the stack's FORMATS. An image answer is the smallest verified variant the Accept header names (Vary:
+Accept), else the JPEG.
 
 Every answer that is not an image is JSON; every error is `{"error": reason, "detail": ...}`.
 """
@@ -19,7 +21,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handler import log
@@ -28,8 +30,8 @@ from handler.aws.pipeline import evaluate_object, process_object
 from handler.aws.wiring import App, app
 from handler.core import optimize
 from handler.errors import ConfigError, OptimalImageError, StorageError
-from handler.result import REJECTED, Result
-from handler.settings import preset
+from handler.result import REJECTED, Decision, Result
+from handler.settings import formats, preset
 
 app()  # settings and model at import time: the cold start pays once, not the first request
 
@@ -190,6 +192,36 @@ def requested_target(request: Request, allowed: tuple[str, ...]) -> int | None:
         raise HttpError(400, "bad-target", str(exc)) from exc
 
 
+def requested_formats(app: App, request: Request) -> App:
+    """The app with the formats the query asks for (`?formats=jpeg,avif`, as FORMATS), else as it is."""
+    if "formats" not in request.query:
+        return app
+    try:
+        wanted = formats(request.query["formats"], "formats")
+    except ConfigError as exc:
+        raise HttpError(400, "bad-formats", str(exc)) from exc
+    return replace(app, settings=replace(app.settings, formats=wanted))
+
+
+def accepted(accept: str, content_type: str) -> bool:
+    """Whether the Accept header names `content_type` itself with a q above 0. A wildcard (*/*, image/*) is not
+    enough: curl and many clients send */* without being able to show AVIF, and browsers that can name it."""
+    return any(media == content_type and quality > 0 for media, quality in _media_ranges(accept))
+
+
+def negotiated(decision: Decision, accept: str) -> tuple[bytes, Result]:
+    """The smallest of the output and its verified variants that the Accept header allows (the output, a JPEG or the
+    original, is always allowed: it is what a client that names no variant type gets)."""
+    for output in decision.variants:  # smallest first, each smaller than the output
+        if accepted(accept, output.content_type):
+            return output.data, decision.result.of_variant(output)
+    return decision.data, decision.result
+
+
+VARY = {"Vary": "Accept"}
+"""POST /optimize with an image answers by the Accept header (the record, a variant or the JPEG): caches key on it."""
+
+
 def requested_key(fields: Mapping[str, Any]) -> str:
     """The upload's key: the bucket is always the configured upload bucket."""
     key = fields.get("key")
@@ -279,26 +311,31 @@ def optimize_route(app: App, request: Request) -> dict[str, Any]:
 
 
 def optimize_body(app: App, request: Request) -> dict[str, Any]:
-    """The core on the request's bytes; nothing read from or written to S3."""
-    target = requested_target(request, ())
+    """The core on the request's bytes; nothing read from or written to S3. The answer is the record (Accept
+    prefers JSON), else the smallest verified image the Accept header allows (`negotiated`)."""
+    target = requested_target(request, ("formats",))
+    app = requested_formats(app, request)
     data = request.data()
     require_fit(app, len(data), "request body")
     settings = app.settings.for_call(target, {})
     start = time.perf_counter()
-    output, result = optimize(data, settings, app.model)
+    decision = optimize(data, settings, app.model)
+    result = decision.result
     metrics.handled(result.as_dict(), time.perf_counter() - start)
     log.emit("processed", logging.INFO, source="api", **result.as_dict())
-    headers = result_headers(result)
+    headers = {**result_headers(result), **VARY}
     if result.outcome == REJECTED:
         raise HttpError(422, result.reason, result.detail, headers)
     if prefers_json(request.header("accept")):
         return json_response(200, result.as_dict(), headers)
+    output, served = negotiated(decision, request.header("accept"))
     require_fit(app, len(output), "optimized image")  # outputs are never larger than inputs: a safety net
-    return image_response(output, result, headers)
+    return image_response(output, served, {**result_headers(result), **result_headers(served), **VARY})
 
 
 def optimize_key(app: App, request: Request) -> dict[str, Any]:
-    target = requested_target(request, ())
+    target = requested_target(request, ("formats",))
+    app = requested_formats(app, request)
     fields = request.json()
     only(fields, ("key",), "body")
     key = requested_key(fields)
@@ -307,7 +344,8 @@ def optimize_key(app: App, request: Request) -> dict[str, Any]:
 
 
 def quality_route(app: App, request: Request) -> dict[str, Any]:
-    target = requested_target(request, ("key",))
+    target = requested_target(request, ("key", "formats"))
+    app = requested_formats(app, request)
     key = requested_key(request.query)
     processed = evaluate_object(app, app.locations.upload_bucket, key, target)
     return json_response(200, processed.as_dict(), result_headers(processed.result))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from handler import log
 from handler.aws import metrics
@@ -25,7 +25,7 @@ from handler.core import optimize, refused, too_large
 from handler.errors import ConfigError, OptimalImageError, OutOfTime, StorageError
 from handler.image.jpeg import MARKER
 from handler.quality.model import Model
-from handler.result import OPTIMIZED, REJECTED, Decision, Result, jpeg_name
+from handler.result import OPTIMIZED, REJECTED, Decision, Output, Result, jpeg_name
 from handler.settings import Locations
 
 SKIPPED = "skipped"
@@ -80,29 +80,33 @@ def is_own_output(locations: Locations, bucket: str, key: str) -> bool:
     return bucket == locations.output_bucket and key.startswith(locations.output_prefix)
 
 
+NOTHING = Decision(b"", None)
+
+
 def _decide(app: App, bucket: str, key: str, target: int | None,
-            version: SourceVersion = CURRENT) -> tuple[Processed, bytes, Fetched | None]:
+            version: SourceVersion = CURRENT) -> tuple[Processed, Decision, Fetched | None]:
     """The decision for s3://bucket/key (the version an event names, else the current one) and, unless it is
-    skipped, the bytes to publish (none where the upload is over MAX_INPUT_BYTES: it is copied unread) and the
+    skipped, the core's decision (no bytes where the upload is over MAX_INPUT_BYTES: it is copied unread) and the
     source."""
     locations = app.locations
     if is_own_output(locations, bucket, key):
-        return Processed(bucket, key, None, None, skipped="own-output"), b"", None
+        return Processed(bucket, key, None, None, skipped="own-output"), NOTHING, None
     if output_key(locations, key).startswith(BATCH_PREFIXES):
-        return Processed(bucket, key, None, None, skipped="batch-prefix"), b"", None
+        return Processed(bucket, key, None, None, skipped="batch-prefix"), NOTHING, None
     try:
         fetched = app.storage.fetch(bucket, key, app.settings.max_input_bytes, version.read_params())
     except StorageError as exc:
         if exc.reason != PRECONDITION_FAILED:
             raise
-        return Processed(bucket, key, None, None, skipped=SUPERSEDED), b"", None
+        return Processed(bucket, key, None, None, skipped=SUPERSEDED), NOTHING, None
     if MARKER in fetched.metadata:
-        return Processed(bucket, key, None, None, skipped="already-optimized"), b"", None
-    data, result = _outcome(app, fetched, target)
+        return Processed(bucket, key, None, None, skipped="already-optimized"), NOTHING, None
+    decision = _outcome(app, fetched, target)
+    result = decision.result
     where = output_key(locations, key, result) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
     stamp = recorded(version, fetched.etag)
     dropped = where is not None and metadata_size(marked(fetched.metadata, app.model, stamp)) > METADATA_LIMIT
-    return Processed(bucket, key, where, result, metadata_dropped=dropped), data, fetched
+    return Processed(bucket, key, where, result, metadata_dropped=dropped), decision, fetched
 
 
 def _outcome(app: App, fetched: Fetched, target: int | None) -> Decision:
@@ -196,6 +200,40 @@ def _write(app: App, processed: Processed, data: bytes, fetched: Fetched, versio
         app.storage.publish(*where, data, carried, condition)
 
 
+def variant_key(key: str, suffix: str) -> str:
+    """Where a variant of the output at `key` is written: KEY.avif, KEY.webp, as nginx and CDN content negotiation
+    look for them (docs/formats.md)."""
+    return key + suffix
+
+
+def beside(app: App, processed: Processed, variants: tuple[Output, ...], fetched: Fetched,
+           version: SourceVersion = CURRENT) -> None:
+    """Write each variant next to the output, under its own Content-Type and tags, with the same conditions as
+    the output (publish); and, for each format FORMATS asks for that got no variant this time, remove the one an
+    earlier upload of the key left there (ours by its marker, and not a later upload's), so that a CDN never
+    serves an older picture than the JPEG."""
+    made = {output.suffix: output for output in variants}
+    for name in app.settings.formats[1:]:
+        where = variant_key(processed.output_key, "." + name)
+        output = made.get("." + name)
+        if output is None:
+            retire(app, where, version)
+            continue
+        record = processed.result.of_variant(output)
+        publish(app, replace(processed, output_key=where, result=record), output.data, fetched, version)
+
+
+def retire(app: App, key: str, version: SourceVersion) -> bool:
+    """Delete the variant at `key` where one of ours is there and holds no later upload's sequencer."""
+    existing = app.storage.existing(app.locations.output_bucket, key)
+    if existing is None or MARKER not in existing.metadata:
+        return False
+    if version.sequencer and is_older(version.sequencer, existing.metadata.get(SEQUENCER, "")):
+        return False
+    app.storage.delete(app.locations.output_bucket, key)
+    return True
+
+
 def evaluate_object(app: App, bucket: str, key: str, target: int | None = None) -> Processed:
     """What process_object would decide for s3://bucket/key (same skip rules, same core call), with nothing
     written and nothing logged. Raises StorageError only."""
@@ -214,7 +252,7 @@ def process_object(app: App, bucket: str, key: str, target: int | None = None,
 
 
 def _process(app: App, bucket: str, key: str, target: int | None, version: SourceVersion) -> Processed:
-    processed, data, fetched = _decide(app, bucket, key, target, version)
+    processed, decision, fetched = _decide(app, bucket, key, target, version)
     if fetched is None:
         log.emit("skipped", bucket=bucket, key=key, reason=processed.skipped)
         return processed
@@ -224,10 +262,12 @@ def _process(app: App, bucket: str, key: str, target: int | None, version: Sourc
         log.emit("metadata-dropped", logging.WARNING, bucket=bucket, key=key, output_key=processed.output_key,
                  metadata_bytes=metadata_size(fetched.metadata),
                  marker_bytes=metadata_size(marked({}, app.model, stamp)), limit=METADATA_LIMIT)
-    if processed.output_key is not None and not publish(app, processed, data, fetched, version):
+    if processed.output_key is not None and not publish(app, processed, decision.data, fetched, version):
         detail = f"s3://{app.locations.output_bucket}/{processed.output_key} holds a later upload's output"
         log.emit("skipped", bucket=bucket, key=key, reason=SUPERSEDED, detail=detail)
         return Processed(bucket, key, None, None, skipped=SUPERSEDED)
+    if processed.output_key is not None:
+        beside(app, processed, decision.variants, fetched, version)
     level = logging.WARNING if result.outcome == REJECTED else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed

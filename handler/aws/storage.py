@@ -176,6 +176,13 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "PutObject", bucket, key), condition) from exc
 
+    def delete(self, bucket: str, key: str) -> None:
+        """DeleteObject (a version marker where the bucket is versioned)."""
+        try:
+            self._s3.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, "DeleteObject", bucket, key) from exc
+
     def copy(self, source: tuple[str, str], bucket: str, key: str, envelope: Envelope, source_etag: str = "",
              condition: Condition = NONE) -> None:
         """One server-side CopyObject of the source's bytes (at most COPY_LIMIT), under the envelope's type,

@@ -9,6 +9,7 @@ a list of types was caught at three. So the core has one boundary, and this modu
 
 from __future__ import annotations
 
+import importlib.util
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ import handler
 from handler.result import ORIGINAL_KEPT, REJECTED
 
 PIL_DIR = str(Path(Image.__file__).parent)
+_HEIF_SPEC = importlib.util.find_spec("pillow_heif")  # found, not imported: intake imports it for HEIF uploads only
+LIBRARY_DIRS = (PIL_DIR, *(_HEIF_SPEC.submodule_search_locations or [] if _HEIF_SPEC else []))
+"""Pillow's readers, and pillow-heif's HEIF reader that plugs into it: a failure raised from there is the library's."""
 HANDLER_DIR = str(Path(handler.__file__).parent)
 
 UPLOAD_STEPS = frozenset({"intake", "decode", "metadata", "jpeg"})
@@ -57,7 +61,7 @@ def raised_by_library(exc: BaseException) -> bool:
     frames = _frames(exc)
     ours = [at for at, frame in enumerate(frames) if frame.filename.startswith(HANDLER_DIR)]
     below = frames[ours[-1] + 1 :] if ours else frames
-    return any(frame.filename.startswith(PIL_DIR) for frame in below)
+    return any(frame.filename.startswith(LIBRARY_DIRS) for frame in below)
 
 
 def named(exc: BaseException) -> str:

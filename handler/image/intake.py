@@ -3,6 +3,8 @@ the source's own JPEG quality. Nothing here decodes pixels."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import struct
 import warnings
@@ -48,6 +50,10 @@ class Probe:
         return 8 * self.bytes / self.pixels
 
 
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+"""ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
+
+
 _SIGNATURES = (
     ("PNG", 0, b"\x89PNG\r\n\x1a\n"),
     ("JPEG", 0, b"\xff\xd8\xff"),
@@ -68,12 +74,28 @@ _SIGNATURES = (
     ("EPS", 0, b"\xc5\xd0\xd3\xc6"),
     ("WMF", 0, b"\xd7\xcd\xc6\x9a"),
     ("EMF", 40, b" EMF"),
+    *(("HEIF", 4, b"ftyp" + brand) for brand in sorted(_HEIF_BRANDS)),
 )
 """Magic numbers of formats Pillow reads: a file that has one but does not open is damaged, or valid with a feature
 the reader lacks (its message says "unsupported"), not foreign."""
 
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
-"""ISO-BMFF major brands of HEIF/HEIC (phone cameras' format); Pillow decodes them only with pillow-heif."""
+
+def is_heif(data: bytes) -> bool:
+    """The bytes start as a HEIF/HEIC file does (an ISO-BMFF ftyp box with one of _HEIF_BRANDS)."""
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+@functools.cache
+def heif_reader() -> bool:
+    """Register pillow-heif's HEIF reader with Pillow, once a process, the first time a HEIF upload is met; False
+    where pillow-heif is not installed (HEIF is then refused as unsupported-format). Imported here, not at
+    start: a JPEG-only function never pays for it (bench/results/formats.md has the import's cost)."""
+    try:
+        module = importlib.import_module("pillow_heif")
+    except ImportError:
+        return False
+    module.register_heif_opener()
+    return True
 
 
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error)
@@ -118,7 +140,7 @@ def _riff_length(data: bytes) -> int:
 
 def _unopenable(data: bytes, exc: Exception) -> Rejected:
     """Why Pillow could not open `data`: a format without a decoder here, a damaged image, or no image."""
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+    if is_heif(data) and not heif_reader():
         brand = data[8:12].decode("ascii")
         return Rejected("unsupported-format", f"HEIF/HEIC (brand {brand}): no decoder for it in this build")
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and _riff_length(data) > len(data):
@@ -156,6 +178,8 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open (lazily) with a deliberate pixel cap, so that a bomb is refused before any decoding."""
     if not data:
         raise Rejected("empty", "the object has no bytes")
+    if is_heif(data):
+        heif_reader()
     try:
         with warnings.catch_warnings():
             # the header check below compares the same way and names the size; above twice the limit Pillow

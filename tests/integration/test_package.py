@@ -22,8 +22,9 @@ from tests.conftest import PHOTOS
 ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 FUNCTIONS = ("OptimizeFunction", "ApiFunction", "BatchFunction")
-PACKAGE_LIMIT_MB = 100
-"""The package budget (issue: cold start and Lambda's 250 MB unzipped limit)."""
+PACKAGE_LIMIT_MB = 150
+"""The package budget (issue: cold start and Lambda's 250 MB unzipped limit): 100 MB until pillow-heif (HEIC uploads,
+issue 26) added 27 MB to the 84 MB package; the issue allows 150."""
 UPLOAD, OUTPUT, KEY = "optimal-image-upload", "optimal-image-output", "photos/my photo.jpg"
 """The buckets and key the sample events in events/ name."""
 

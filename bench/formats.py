@@ -1,0 +1,261 @@
+"""AVIF and WebP variants beside the JPEG (FORMATS, issue 26): `python -m bench.formats`.
+
+Held-out split (default), for each preset: the function with FORMATS=jpeg,avif,webp on every picture; for each
+format, its bytes against the JPEG output's (a variant only where the function wrote one; the ratio over all
+pictures counts the JPEG where it wrote none), how often it was written, its pass rate by the PyPI `ssimulacra2`
+reference (each variant decoded by Pillow, scored against the upright original, as bench/quality.py scores the
+JPEG outputs), and the median time of the JPEG alone and of the variants. Then a 12 MP photo's variants against
+the function's 60 s timeout, and what HEIC costs (pillow-heif's import, a 12 MP decode).
+Writes bench/results/formats.md and bench/results/formats-rows.csv.
+
+`--tune` (train split, target 80): each encoder setting's lowest passing quality on the whole image, its bytes
+against the JPEG output and its encode time, and the line from the JPEG's quality to the variant's that
+`Codec.start` uses. Writes bench/results/train/formats-tuning.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench import corpus_arguments, on_train_draw, publish
+from handler.core import optimize
+from handler.image.metadata import carried
+from handler.quality import model as model_module
+from handler.quality import search, variants
+from handler.quality.metric import Reference
+from handler.settings import PRESETS, Settings
+from scripts.images import encoded, photo_like
+from training.label import pictures
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TIMEOUT_S = 60
+ALL = ("jpeg", "avif", "webp")
+ROW_FIELDS = ("name", "target", "format", "written", "quality", "bytes", "jpeg_bytes", "score", "reference_score",
+              "jpeg_seconds", "seconds")
+
+
+def reference_score(original: Image.Image, data: bytes) -> float:
+    """The PyPI reference's score of `data` (decoded by Pillow) against `original`, both given to it as PNG."""
+    from ssimulacra2 import compute_ssimulacra2  # the reference: slow, scipy, benchmark only
+
+    with tempfile.TemporaryDirectory() as folder:
+        first, second = Path(folder, "a.png"), Path(folder, "b.png")
+        original.convert("RGB").save(first)
+        Image.open(io.BytesIO(data)).convert("RGB").save(second)
+        return float(compute_ssimulacra2(str(first), str(second)))
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    value = function(*args)
+    return value, time.perf_counter() - start
+
+
+def measure(path: Path) -> list[dict[str, object]]:
+    """One picture at every preset: the JPEG alone, then with both variants."""
+    model, data, rows = model_module.load(), path.read_bytes(), []
+    for target in PRESETS:
+        settings = Settings(target=target)
+        plain, jpeg_seconds = timed(optimize, data, settings, model)
+        decision, seconds = timed(optimize, data, replace(settings, formats=ALL), model)
+        if decision.result.outcome != "optimized":
+            continue
+        shown = _upright_original(data)
+        made = {v.variant.format: v for v in decision.variants}
+        for name in variants.CODECS:
+            found = made.get(name)
+            rows.append({"name": path.name, "target": target, "format": name, "written": bool(found),
+                         "quality": found.variant.quality if found else "", "bytes": len(found.data) if found else "",
+                         "jpeg_bytes": len(decision.data), "score": found.variant.score if found else "",
+                         "reference_score": round(reference_score(shown, found.data), 3) if found else "",
+                         "jpeg_seconds": round(jpeg_seconds, 3), "seconds": round(seconds, 3)})
+        assert plain.data == decision.data, f"{path}: FORMATS changed the JPEG"
+    return rows
+
+
+def _upright_original(data: bytes) -> Image.Image:
+    """The original as the variants are scored against it: decoded as the core decodes it, shown upright."""
+    from handler.image import decode, intake
+
+    image = intake.open_image(data, 100_000_000)
+    pixels = decode.decode(image)
+    return variants.upright(pixels, carried(image, "keep")[0])
+
+
+def summary(rows: list[dict[str, object]]) -> list[str]:
+    lines = ["| target | format | written | bytes vs JPEG where written (median) | all bytes vs JPEG output "
+             "| pass rate (reference) | worst (reference) | median s, JPEG alone | median s, with variants |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for target in PRESETS:
+        for name in variants.CODECS:
+            group = [r for r in rows if r["target"] == target and r["format"] == name]
+            if not group:
+                continue
+            written = [r for r in group if r["written"]]
+            ratios = [int(r["bytes"]) / int(r["jpeg_bytes"]) for r in written]
+            total = sum(int(r["bytes"]) if r["written"] else int(r["jpeg_bytes"]) for r in group)
+            refs = [float(r["reference_score"]) for r in written]
+            passing = sum(s >= target for s in refs)
+            lines.append(
+                f"| {target} | {name} | {len(written)}/{len(group)} "
+                f"| {statistics.median(ratios):.3f}x | {total / sum(int(r['jpeg_bytes']) for r in group):.3f}x "
+                f"| {passing}/{len(refs)} | {min(refs, default=float('nan')):.2f} "
+                f"| {statistics.median(float(r['jpeg_seconds']) for r in group):.2f} "
+                f"| {statistics.median(float(r['seconds']) for r in group):.2f} |" if ratios else
+                f"| {target} | {name} | 0/{len(group)} | - | 1.000x | - | - | - | - |")
+    return lines
+
+
+def twelve_mp() -> list[str]:
+    """A 12 MP photo-like JPEG (4032 x 3024, as a phone's) through the core, JPEG alone and with both variants; and
+    the same picture as HEIC: pillow-heif's import (in a fresh process) and its decode."""
+    import subprocess
+    import sys
+
+    from handler.image import intake
+
+    model = model_module.load()
+    data = encoded(photo_like(4032, 3024, seed=3), quality=92)
+    plain, jpeg_seconds = timed(optimize, data, Settings(), model)
+    decision, seconds = timed(optimize, data, Settings(formats=ALL), model)
+    sizes = ", ".join(f"{v.variant.format} q{v.variant.quality} {len(v.data)} bytes" for v in decision.variants)
+    import pillow_heif
+
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(photo_like(4032, 3024, seed=3)).save(heic, format="HEIF", quality=80)
+    opened, decode_seconds = timed(lambda b: intake.open_image(b, 50_000_000).load(), heic.getvalue())
+    code = "import time; s = time.perf_counter(); import pillow_heif; print(time.perf_counter() - s)"
+    imported = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    return [
+        f"- 12 MP JPEG (4032 x 3024, q92, {len(data)} bytes), target 80: JPEG alone {jpeg_seconds:.2f} s; with "
+        f"FORMATS=jpeg,avif,webp {seconds:.2f} s ({sizes or 'no variant smaller'}; JPEG {len(decision.data)} bytes). "
+        f"Budget: the function's timeout is {TIMEOUT_S} s and the pipeline starts no object with under 30 s left "
+        f"(RESERVE_MS), so one object's work should stay under 30 s: "
+        f"{'within' if seconds < 30 else 'OVER'} it, {seconds / TIMEOUT_S:.0%} of the timeout.",
+        f"- HEIC: importing pillow-heif {imported:.3f} s (once per process, on the first HEIF upload only); a 12 MP "
+        f"HEIC ({len(heic.getvalue())} bytes) opens and decodes in {decode_seconds:.2f} s.",
+    ]
+
+
+def held_out(args) -> None:
+    names = pictures("test")[: args.limit]
+    with Pool(args.jobs) as pool:
+        rows = [row for found in pool.imap_unordered(measure, [args.corpus / n for n in names]) for row in found]
+    rows.sort(key=lambda r: (r["name"], r["target"], r["format"]))
+    with (RESULTS / "formats-rows.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, ROW_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    text = [
+        "# AVIF and WebP variants beside the JPEG",
+        "",
+        f"Command: `python -m bench.formats{f' --limit {args.limit}' if args.limit else ''}` ({len(names)} held-out "
+        "pictures; a row per picture the function optimized at each preset, in formats-rows.csv). Encoders: "
+        + ", ".join(f"{c.name} {dict(c.options)}" for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
+        "at most 0.70x the JPEG output's bytes at 80; WebP written only where smaller; 100% pass by the reference.",
+        "",
+        *summary(rows),
+        "",
+        *twelve_mp(),
+        "",
+    ]
+    publish("formats.md", "\n".join(text))
+
+
+def _avif(speed: int, subsampling: str, **advanced: str) -> variants.Codec:
+    options = {"speed": speed, "subsampling": subsampling, "max_threads": 1}
+    return variants.tuned(variants.CODECS["avif"], options={**options, **({"advanced": advanced} if advanced else {})})
+
+
+TUNE_SETTINGS = {
+    "avif speed 6 4:2:0": _avif(6, "4:2:0"),
+    "avif speed 8 4:2:0": _avif(8, "4:2:0"),
+    "avif speed 6 4:4:4": _avif(6, "4:4:4"),
+    "avif speed 9 4:4:4": _avif(9, "4:4:4"),
+    "avif speed 6 4:4:4 tune=ssim": _avif(6, "4:4:4", tune="ssim"),
+    "avif speed 6 4:4:4 tune=ssimulacra2": _avif(6, "4:4:4", tune="ssimulacra2"),
+    "avif speed 6 4:4:4 sharpness=2": _avif(6, "4:4:4", sharpness="2"),
+    "webp method 4": variants.tuned(variants.CODECS["webp"], options={"method": 4}),
+    "webp method 6": variants.tuned(variants.CODECS["webp"], options={"method": 6}),
+}
+"""The settings tried (`--only` picks some by a word of their label)."""
+
+
+def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
+    """For one train picture at target 80: the function's JPEG, then each setting's lowest passing quality on the
+    whole image (an exact walk from the JPEG's quality), its bytes and encode time."""
+    from handler.image import decode, intake
+
+    path, _ = job
+    data = path.read_bytes()
+    decision = optimize(data, Settings(), model_module.load())
+    if decision.result.outcome != "optimized":
+        return []
+    image = intake.open_image(data, 100_000_000)
+    metadata = carried(image, "keep")[0]
+    pixels = variants.upright(decode.decode(image), metadata)
+    reference, rows = Reference(np.asarray(pixels.convert("RGB"))), []
+    for label, codec in _chosen(TUNE_SETTINGS):
+        spent: list[float] = []
+
+        def score(quality: int, codec=codec, spent=spent) -> float:
+            out, seconds = timed(codec.encode, pixels, quality, metadata)
+            spent.append(seconds)
+            return reference.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
+
+        quality = variants.lowest(score, codec.start(decision.result.quality), search.Bounds(1, 100), 80) or 100
+        size = len(codec.encode(pixels, quality, metadata))
+        rows.append({"name": path.name, "setting": label, "jpeg_quality": decision.result.quality, "quality": quality,
+                     "ratio": size / len(decision.data), "seconds": statistics.mean(spent),
+                     "megapixels": pixels.width * pixels.height / 1e6})
+    return rows
+
+
+def _chosen(settings: dict[str, variants.Codec]) -> list[tuple[str, variants.Codec]]:
+    words = _state.get("only") or []
+    return [(label, codec) for label, codec in settings.items() if not words or any(w in label for w in words)]
+
+
+_state: dict[str, list[str]] = {}
+
+
+def tune(args) -> None:
+    _state["only"] = args.only
+    rows, drawn = on_train_draw(args, tune_one)
+    lines = ["| setting | pictures | bytes vs JPEG output (median) | mean of the ratios | encode s per MP (median) "
+             "| variant quality = a + JPEG quality (median a) |", "|---|---|---|---|---|---|"]
+    for label, _ in _chosen(TUNE_SETTINGS):
+        group = [r for r in rows if r["setting"] == label]
+        lines.append(f"| {label} | {len(group)} | {statistics.median(r['ratio'] for r in group):.3f}x "
+                     f"| {statistics.mean(r['ratio'] for r in group):.3f}x "
+                     f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
+                     f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} |")
+    text = ["# Variant encoder settings (train split, target 80)", "",
+            f"Command: `python -m bench.formats --tune --pictures {args.pictures}"
+            f"{' --only ' + ' '.join(args.only) if args.only else ''}` ({drawn} train pictures drawn; "
+            f"{len({r['name'] for r in rows})} optimized). Each setting at its lowest quality reaching 80 on the "
+            "whole image (this project's SSIMULACRA2), against the function's JPEG output.", "", *lines, ""]
+    publish("train/formats-tuning.md", "\n".join(text))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = corpus_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--tune", action="store_true", help="choose encoder settings on the train split")
+    parser.add_argument("--pictures", type=int, default=24, help="with --tune: how many train pictures")
+    parser.add_argument("--only", nargs="*", help="with --tune: only the settings whose label holds one of these")
+    args = parser.parse_args(argv)
+    tune(args) if args.tune else held_out(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""FORMATS: AVIF and WebP variants beside the JPEG, each reaching the target against the original, smaller than
+the JPEG or absent; chosen by settings, the template, the API (with Accept negotiation) and the command line."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handler.core import optimize
+from handler.errors import ConfigError
+from handler.quality import variants
+from handler.quality.metric import Reference
+from handler.result import OPTIMIZED
+from handler.settings import FORMATS, Settings
+from tests.conftest import encoded, photo_like
+
+ALL = ("jpeg", "avif", "webp")
+TYPES = {"avif": "image/avif", "webp": "image/webp"}
+
+
+def smooth(width: int, height: int, seed: int) -> Image.Image:
+    """photo_like at twice the size, scaled down: its noise averaged out, as in a phone's photo once resized. On
+    photo_like itself (noise of 2 levels at every pixel) WebP and AVIF lose to the JPEG at the presets."""
+    return photo_like(2 * width, 2 * height, seed=seed).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def decoded(data: bytes) -> Image.Image:
+    """An upload's pixels: what the function scores its outputs against."""
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def score(original: Image.Image, data: bytes) -> float:
+    """SSIMULACRA2 of `data`, decoded by Pillow as a reader would, against `original`."""
+    decoded = Image.open(io.BytesIO(data))
+    assert decoded.size == original.size
+    return Reference(np.asarray(original.convert("RGB"))).score(np.asarray(decoded.convert("RGB")))
+
+
+@pytest.mark.parametrize("target", [70, 80, 90])
+def test_variants_reach_the_target_and_are_smaller_than_the_jpeg_or_absent(settings, fixed_model, target):
+    data = encoded(smooth(320, 240, 4), quality=97)
+    original = decoded(data)
+    decision = optimize(data, replace(settings, target=target, formats=ALL), fixed_model)
+    assert decision.result.outcome == OPTIMIZED
+    assert [v.variant for v in decision.variants] == list(decision.result.variants)
+    assert decision.variants or target == 90, "a smooth photo should get at least its AVIF below 90"
+    for output in decision.variants:
+        assert len(output.data) < len(decision.data) and output.variant.bytes == len(output.data)
+        assert output.content_type == TYPES[output.variant.format]
+        assert Image.open(io.BytesIO(output.data)).format == output.variant.format.upper()
+        assert score(original, output.data) >= target
+    sizes = [len(v.data) for v in decision.variants]
+    assert sizes == sorted(sizes)
+    assert decision.result.tags()["variants"] == " ".join(f"{v.variant.format}:{len(v.data)}"
+                                                           for v in decision.variants)
+
+
+def test_the_jpeg_alone_is_the_default_and_is_the_same_bytes_with_variants(settings, fixed_model):
+    data = encoded(smooth(320, 240, 5), quality=97)
+    alone = optimize(data, settings, fixed_model)
+    both = optimize(data, replace(settings, formats=ALL), fixed_model)
+    assert settings.formats == ("jpeg",) and alone.variants == () and "variants" not in alone.result.tags()
+    assert both.data == alone.data
+    output, result = both  # a Decision still unpacks as (data, result)
+    assert output == alone.data and result.variants
+
+
+def test_a_large_picture_is_searched_on_the_sample_and_checked_whole(settings, fixed_model):
+    """Over search.WHOLE_MAX_PIXELS the walk runs on the mosaic; what is kept still reaches the target whole."""
+    data = encoded(smooth(800, 600, 6), quality=97)
+    original = decoded(data)
+    decision = optimize(data, replace(settings, formats=("jpeg", "avif")), fixed_model)
+    (output,) = decision.variants
+    assert score(original, output.data) >= 80
+
+
+def test_variants_are_stored_upright_with_the_icc_profile(settings, fixed_model):
+    from PIL import ImageCms
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encoded(smooth(240, 160, 7), quality=97, exif=exif.tobytes(), icc_profile=icc)
+    stored = decoded(data)
+    decision = optimize(data, replace(settings, formats=ALL), fixed_model)
+    assert decision.variants
+    for output in decision.variants:
+        shown = Image.open(io.BytesIO(output.data))
+        assert shown.size == (160, 240) and shown.getexif().get(0x0112, 1) == 1
+        assert shown.info.get("icc_profile") == icc
+        assert score(stored.transpose(Image.Transpose.ROTATE_270), output.data) >= 80
+
+
+def test_kept_transparent_and_animated_pictures_get_no_variants(settings, fixed_model):
+    rgba = photo_like(64, 48).convert("RGBA")
+    rgba.putpixel((0, 0), (0, 0, 0, 0))
+    decision = optimize(encoded(rgba, "PNG"), replace(settings, formats=ALL), fixed_model)
+    assert decision.result.reason == "has-transparency" and decision.variants == ()
+
+
+def test_formats_is_read_from_the_environment_and_must_list_jpeg():
+    assert Settings.from_env({"FORMATS": "webp, JPEG,avif"}).formats == ("jpeg", "avif", "webp")
+    assert Settings.from_env({}).formats == ("jpeg",)
+    for bad in ("avif", "jpeg,gif", "jpeg;avif"):
+        with pytest.raises(ConfigError, match="FORMATS"):
+            Settings.from_env({"FORMATS": bad})
+    assert set(FORMATS) == {"jpeg", *variants.CODECS}
+
+
+def test_the_template_offers_formats_and_passes_it_to_every_function():
+    import yaml  # noqa: F401 - cfn-lint's dependency; the template tests read the template the same way
+
+    text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert "FORMATS: !Ref Formats" in text
+    assert 'AllowedValues: [jpeg, "jpeg,avif", "jpeg,webp", "jpeg,avif,webp"]' in text
+
+
+# ------------------------------------------------------------------------------------------------ the API
+
+
+def api_event(data: bytes, accept: str, **query: str) -> dict:
+    return {"httpMethod": "POST", "resource": "/optimize", "headers": {"Content-Type": "image/jpeg", "Accept": accept},
+            "queryStringParameters": query or None, "body": base64.b64encode(data).decode(), "isBase64Encoded": True,
+            "requestContext": {"requestId": "test"}}
+
+
+@pytest.fixture
+def api_app(fixed_model):
+    from handler.aws import api, wiring
+    from handler.settings import Locations
+
+    return api, wiring.App(Settings(formats=ALL), Locations(), fixed_model, storage=None)
+
+
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (CHROME, "image/avif"),
+    ("image/webp,*/*", "image/webp"),
+    ("image/avif;q=0,image/webp", "image/webp"),
+    ("*/*", "image/jpeg"),
+    ("image/*", "image/jpeg"),
+    ("", "image/jpeg"),
+])
+def test_post_optimize_answers_the_smallest_verified_format_the_accept_header_names(api_app, accept, expected):
+    api, app = api_app
+    data = encoded(smooth(320, 240, 8), quality=97)
+    original = decoded(data)
+    answer = api.handle(app, api_event(data, accept))
+    assert answer["statusCode"] == 200, answer["body"]
+    assert answer["headers"]["Content-Type"] == expected and answer["headers"]["Vary"] == "Accept"
+    body = base64.b64decode(answer["body"])
+    assert answer["headers"]["X-Optimal-Image-Bytes-Out"] == str(len(body))
+    assert score(original, body) >= 80
+
+
+def test_the_record_lists_the_variants_and_formats_can_be_asked_per_request(api_app):
+    api, app = api_app
+    data = encoded(smooth(320, 240, 9), quality=97)
+    record = json.loads(api.handle(app, api_event(data, "application/json"))["body"])
+    assert {v["format"] for v in record["variants"]} <= {"avif", "webp"} and record["variants"]
+    assert set(record["variants"][0]) == {"format", "quality", "score", "bytes"}
+    only_jpeg = api.handle(app, api_event(data, CHROME, formats="jpeg"))
+    assert only_jpeg["headers"]["Content-Type"] == "image/jpeg"
+    refused = api.handle(app, api_event(data, CHROME, formats="gif"))
+    assert refused["statusCode"] == 400 and json.loads(refused["body"])["error"] == "bad-formats"
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+@pytest.mark.slow  # worker processes
+def test_the_command_line_writes_the_variants_beside_the_outputs(tmp_path):
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from handler.cli import main
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(encoded(smooth(320, 240, 10), "PNG"))
+    stdout = io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(io.StringIO()):
+        code = main(["optimize", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--formats", "jpeg,avif,webp",
+                     "--jobs", "1"])
+    (record,) = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert code == 0 and record["output"] == str(tmp_path / "out" / "a.jpg")
+    assert record["variants"]
+    for variant in record["variants"]:
+        written = tmp_path / "out" / f"a.jpg.{variant['format']}"
+        assert written.stat().st_size == variant["bytes"] < (tmp_path / "out" / "a.jpg").stat().st_size
+    assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")} == {
+        "a.jpg", *(f"a.jpg.{v['format']}" for v in record["variants"])}
