@@ -305,20 +305,29 @@ def verified(pixels: Image.Image, quality: int, bounds: Bounds, target: int, met
 def either_confirmed(
     whole: Sample, mosaic: Sample, settled: Settled, start: int, bounds: Bounds, target: float
 ) -> Candidate:
-    """`confirmed`, and where the whole image cannot reach the target though the mosaic did, the same with
-    libjpeg's tables (see `on_sample`), then in 4:4:4: fine colour detail that the tiles missed (coloured
-    text or lines between them) is what halving the chroma destroys. Of failures, the one scoring highest
-    is returned."""
+    """`confirmed`, and where the whole image cannot reach the target though the mosaic did, or reaches it only
+    above SUBSAMPLED_MAX (as `on_sample` weighs it), the same with libjpeg's tables (see `on_sample`), then in
+    4:4:4: fine colour detail that the tiles missed (coloured text or lines between them) is what halving the
+    chroma destroys. The smallest passing candidate wins; of failures, the one scoring highest."""
     candidate = confirmed(whole, mosaic, settled, bounds, target)
     others = [("4:2:0", ANNEX_K)] if settled.tables != ANNEX_K else []
     if settled.subsampling != "4:4:4" and whole.image.mode == "RGB":
         others.append(("4:4:4", ""))
     for subsampling, tables in others:
-        if candidate.score >= target:
+        if candidate.score >= target and (candidate.quality <= SUBSAMPLED_MAX or candidate.subsampling == "4:4:4"):
             break
         retry = mosaic.settle(subsampling, start, bounds, target + SAMPLE_MARGIN, tables=tables)
-        candidate = max(candidate, confirmed(whole, mosaic, retry, bounds, target), key=lambda c: c.score)
+        candidate = _better(candidate, confirmed(whole, mosaic, retry, bounds, target), target)
     return candidate
+
+
+def _better(one: Candidate, other: Candidate, target: float) -> Candidate:
+    """The smaller of two passing candidates, a passing one over a failing one, else the one scoring higher."""
+    if (one.score >= target) != (other.score >= target):
+        return one if one.score >= target else other
+    if one.score >= target:
+        return min(one, other, key=lambda c: len(c.data))
+    return max(one, other, key=lambda c: c.score)
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:
