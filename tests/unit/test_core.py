@@ -140,6 +140,14 @@ def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pi
             assert np.array_equal(*decoded)
 
 
+def test_a_small_baseline_output_is_not_re_encoded_progressively(monkeypatch):
+    image = photo_like(64, 48)
+    baseline = px.encode(image, 75, "4:2:0", NONE)
+    assert len(baseline) < px.PROGRESSIVE_MIN_BYTES
+    monkeypatch.setattr(px, "encode", lambda *args, **kwargs: pytest.fail("encoded again"))
+    assert px.leaner(image, 75, "4:2:0", "annex-k", NONE, baseline) is baseline
+
+
 def test_the_output_is_coded_progressively_where_that_is_smaller(settings, fixed_model):
     data = (PHOTOS / "Sony_Cybershot_(6).jpg").read_bytes()
     out, result = optimize(data, replace(settings, verify=False), fixed_model)
