@@ -344,6 +344,14 @@ def summary(records: list[dict[str, object]], current: list[dict[str, object]]) 
     return "\n".join(lines)
 
 
+def _input_size(job: Job) -> int:
+    """The input's bytes on disk, the scheduling's guess at its work (0 if it cannot be read: it fails fast)."""
+    try:
+        return job.source.stat().st_size
+    except OSError:
+        return 0
+
+
 def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | None,
             index: Index) -> list[dict[str, object]]:
     """Run the jobs on `workers` processes; each record goes to stdout (and the report) as soon as it is in, and
@@ -352,7 +360,10 @@ def run_all(todo: list[Job], settings: Settings, workers: int, report: TextIO | 
     if not todo:
         return records
     with ProcessPoolExecutor(min(workers, len(todo)), initializer=_init_worker, initargs=(settings,)) as pool:
-        for job, record in zip(todo, pool.map(run_job, todo, chunksize=1), strict=True):
+        # Largest inputs first, so that no worker is left with a large photo while the others idle; the
+        # records still come out in the order of the inputs.
+        running = {id(job): pool.submit(run_job, job) for job in sorted(todo, key=_input_size, reverse=True)}
+        for job, record in ((job, running[id(job)].result()) for job in todo):
             if record["outcome"] != FAILED:
                 index.add(job, record)
             records.append(record)

@@ -57,15 +57,23 @@ def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[
             return plain
 
 
+PROGRESSIVE_MIN_BYTES = 5000
+"""Below this many bytes of baseline output the progressive encode is not tried: on such small outputs the progressive
+scans' headers outweigh what they save, while the encode costs about two baseline ones (`make tune`,
+bench/results/train/sample-tuning.md)."""
+
+
 def leaner(
     pixels: Image.Image, quality: int, subsampling: str, tables: str, metadata: Metadata, encoded: bytes
 ) -> bytes:
-    """`encoded`, or the same pixels coded progressively where that is smaller.
+    """`encoded`, or the same pixels coded progressively where that is smaller (tried from PROGRESSIVE_MIN_BYTES).
 
     Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
     score, are the same (tests/unit/test_core.py); what it saves for one more encode is in
     bench/results/quality.md.
     """
+    if len(encoded) < PROGRESSIVE_MIN_BYTES:
+        return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
     return progressive if len(progressive) < len(encoded) else encoded
 

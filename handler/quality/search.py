@@ -67,13 +67,17 @@ def unchecked(pixels: Image.Image, quality: int, bounds: Bounds, target: int, me
 TILE = 96
 MIN_TILE = 32
 GRID = 4
-SAMPLE_SHARE = 4
+SAMPLE_SHARE = 2
 """GRID x GRID tiles of MIN_TILE to TILE pixels: a mosaic of about 1/SAMPLE_SHARE of the image, at most
-384 x 384 (0.15 MP). Chosen with SAMPLE_MARGIN and SURPLUS on the train split (`make tune`,
-bench/results/train/sample-tuning.md)."""
+384 x 384 (0.15 MP), so the share matters only below about 0.3 MP, where a larger mosaic predicts the whole
+image's score better and spares whole-image checks. Chosen with SAMPLE_MARGIN and SURPLUS on the train split
+(`make tune`, bench/results/train/sample-tuning.md)."""
 
-WHOLE_MAX_PIXELS = 512 * 512
-"""Up to this size the search runs on the image itself, and needs no confirmation."""
+WHOLE_MAX_PIXELS = 256 * 256
+"""Up to this size the search runs on the image itself, and needs no confirmation. Above it, where tiles of MIN_TILE
+still leave the mosaic a quarter of the image or less, every step of a walk on the image itself would be a
+whole-image check: walking on the mosaic and confirming once costs fewer (`make tune`,
+bench/results/train/sample-tuning.md)."""
 
 HIGH_TARGET = 85
 """From this target up, 4:4:4 is tried beside 4:2:0 (measured: it pays off only at high targets)."""
@@ -119,8 +123,7 @@ def _tile_origins(size: int, count: int, tile: int) -> list[int]:
 
 def _tile_side(width: int, height: int) -> int:
     """Tiles of at most TILE pixels, smaller where the image is small, so that the mosaic stays about
-    1/SAMPLE_SHARE of the image: on a 0.3 MP photo a 0.15 MP mosaic would cost half a whole-image score
-    per probe."""
+    1/SAMPLE_SHARE of the image: each probe on it costs that share of a whole-image score."""
     side = math.isqrt(width * height // SAMPLE_SHARE) // GRID // 16 * 16
     return min(TILE, max(MIN_TILE, side))
 
@@ -305,20 +308,29 @@ def verified(pixels: Image.Image, quality: int, bounds: Bounds, target: int, met
 def either_confirmed(
     whole: Sample, mosaic: Sample, settled: Settled, start: int, bounds: Bounds, target: float
 ) -> Candidate:
-    """`confirmed`, and where the whole image cannot reach the target though the mosaic did, the same with
-    libjpeg's tables (see `on_sample`), then in 4:4:4: fine colour detail that the tiles missed (coloured
-    text or lines between them) is what halving the chroma destroys. Of failures, the one scoring highest
-    is returned."""
+    """`confirmed`, and where the whole image cannot reach the target though the mosaic did, or reaches it only
+    above SUBSAMPLED_MAX (as `on_sample` weighs it), the same with libjpeg's tables (see `on_sample`), then in
+    4:4:4: fine colour detail that the tiles missed (coloured text or lines between them) is what halving the
+    chroma destroys. The smallest passing candidate wins; of failures, the one scoring highest."""
     candidate = confirmed(whole, mosaic, settled, bounds, target)
     others = [("4:2:0", ANNEX_K)] if settled.tables != ANNEX_K else []
     if settled.subsampling != "4:4:4" and whole.image.mode == "RGB":
         others.append(("4:4:4", ""))
     for subsampling, tables in others:
-        if candidate.score >= target:
+        if candidate.score >= target and (candidate.quality <= SUBSAMPLED_MAX or candidate.subsampling == "4:4:4"):
             break
         retry = mosaic.settle(subsampling, start, bounds, target + SAMPLE_MARGIN, tables=tables)
-        candidate = max(candidate, confirmed(whole, mosaic, retry, bounds, target), key=lambda c: c.score)
+        candidate = _better(candidate, confirmed(whole, mosaic, retry, bounds, target), target)
     return candidate
+
+
+def _better(one: Candidate, other: Candidate, target: float) -> Candidate:
+    """The smaller of two passing candidates, a passing one over a failing one, else the one scoring higher."""
+    if (one.score >= target) != (other.score >= target):
+        return one if one.score >= target else other
+    if one.score >= target:
+        return min(one, other, key=lambda c: len(c.data))
+    return max(one, other, key=lambda c: c.score)
 
 
 def confirmed(whole: Sample, mosaic: Sample, settled: Settled, bounds: Bounds, target: float) -> Candidate:

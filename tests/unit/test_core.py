@@ -80,7 +80,7 @@ def test_above_the_confirmation_limit_the_choice_is_checked_on_large_tiles_and_t
     data = (PHOTOS / "Kodak_DC240.jpg").read_bytes()
     pixels = Image.open(io.BytesIO(data)).convert("RGB")
     checked, searched = search.check_sample(pixels), search.sample(pixels)
-    assert 2 * searched.width * searched.height < checked.width * checked.height <= 250_000
+    assert searched.width * searched.height < checked.width * checked.height <= 250_000
     out, result = optimize(data, settings, fixed_model)
     assert (result.outcome, result.reason) == (OPTIMIZED, "verified-on-sample")
     assert Image.open(io.BytesIO(out)).size == pixels.size
@@ -138,6 +138,14 @@ def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pi
             assert (chosen != baseline) is progressive_wins and len(chosen) <= len(baseline)
             decoded = (np.asarray(Image.open(io.BytesIO(data))) for data in (chosen, baseline))
             assert np.array_equal(*decoded)
+
+
+def test_a_small_baseline_output_is_not_re_encoded_progressively(monkeypatch):
+    image = photo_like(64, 48)
+    baseline = px.encode(image, 75, "4:2:0", NONE)
+    assert len(baseline) < px.PROGRESSIVE_MIN_BYTES
+    monkeypatch.setattr(px, "encode", lambda *args, **kwargs: pytest.fail("encoded again"))
+    assert px.leaner(image, 75, "4:2:0", "annex-k", NONE, baseline) is baseline
 
 
 def test_the_output_is_coded_progressively_where_that_is_smaller(settings, fixed_model):

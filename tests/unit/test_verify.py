@@ -136,3 +136,14 @@ def test_below_the_high_presets_a_subsampled_answer_up_to_subsampled_max_is_take
     settled = search.on_sample(tiles, 70, Bounds(50, 100), TARGET)
     assert (settled.subsampling, settled.quality) == ("4:2:0", search.SUBSAMPLED_MAX)
     assert tiles.asked_subsampling == {"4:2:0"}
+
+
+def test_a_whole_image_that_passes_in_4_2_0_only_above_subsampled_max_is_weighed_against_full_chroma():
+    mosaic = Scripted(whole_score)  # the tiles miss the colour detail: 4:2:0 passes there as early as 4:4:4
+    mosaic.image = Image.new("RGB", (8, 8))
+    whole = TwoChromas(subsampled_pass=search.SUBSAMPLED_MAX + 3)
+    bounds = Bounds(50, 100)
+    settled = mosaic.settle("4:2:0", 70, bounds, TARGET + search.SAMPLE_MARGIN)
+    candidate = search.either_confirmed(whole, mosaic, settled, 70, bounds, TARGET)
+    assert candidate.subsampling == "4:4:4" and candidate.score >= TARGET
+    assert candidate.quality < search.SUBSAMPLED_MAX  # fewer bytes than 4:2:0 at the top of the range
