@@ -10,6 +10,7 @@ search (training/oracle.py). Encoders:
 - mozjpeg 4:2:0 / 4:4:4 / best: libvips' jpegsave (pyvips with pyvips-binary, which links mozjpeg) with trellis
   quantisation, overshoot deringing, optimised progressive scans and quant_table 3 (Robidoux's tables);
 - jpegli: pyjpegli at its defaults (RGB in, its own subsampling and adaptive quantisation);
+- current + mozjpeg, current + jpegli: per picture, the smaller of the two;
 - best: per picture, the smallest of current, mozjpeg and jpegli.
 
 Then the time of one encode at 1 MP and 12 MP, the import time and the unzipped size of each package's manylinux
@@ -94,7 +95,16 @@ class Curve:
 
 def candidates() -> list[str]:
     return ["oracle", "current"] + (["mozjpeg 4:2:0", "mozjpeg 4:4:4", "mozjpeg"] if pyvips else []) + (
-        ["jpegli"] if pyjpegli else []) + (["best"] if pyvips or pyjpegli else [])
+        ["jpegli"] if pyjpegli else []) + [f"current + {n}" for n in PAIRS if n != "best" and n in _present()] + (
+        ["best"] if pyvips or pyjpegli else [])
+
+
+PAIRS = ("mozjpeg", "jpegli")
+"""Per-picture choices of two: the current encoder or one candidate, whichever is smaller."""
+
+
+def _present() -> set[str]:
+    return ({"mozjpeg"} if pyvips else set()) | ({"jpegli"} if pyjpegli else set())
 
 
 def _current(item: corpus.Item, reference: Reference, codings: tuple[str, ...]) -> dict[int, tuple[int, int] | None]:
@@ -142,6 +152,10 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
         if pyvips:
             row["mozjpeg"] = min(mozjpegs, key=lambda hit: hit[1]) if mozjpegs else None
             row.setdefault("mozjpeg 4:4:4", None)
+        for name in PAIRS:
+            if name in _present():
+                pair = [row[n] for n in ("current", name) if row.get(n)]
+                row[f"current + {name}"] = min(pair, key=lambda hit: hit[1]) if pair else None
         found = [row[name] for name in ("current", "mozjpeg", "jpegli") if row.get(name)]
         row["best"] = min(found, key=lambda hit: hit[1]) if found else None
         row["winner"] = min((name for name in ("current", "mozjpeg", "jpegli") if row.get(name)),
@@ -175,7 +189,7 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def qualities(rows: list[dict[str, object]]) -> list[str]:
-    names = [n for n in candidates() if n != "best"]
+    names = [n for n in candidates() if n != "best" and not n.startswith("current + ")]
     lines = ["| target | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for target in PRESETS:
         cells = []
