@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
+ENC_VENV := .venv-enc
+ENC_STAMP := $(ENC_VENV)/.installed
 CORPUS ?= ../shared/corpus
 # The SSIMULACRA2 kernel (handler/quality/native/): built from source, never committed. Plain -O2, no -march:
 # the AVX2+FMA path is chosen at run time (ssim2.h).
@@ -25,7 +27,7 @@ help:
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants"
-	@echo "make tune         quantisation tables and the verifier's sample variants on the train split (bench/results/train/)"
+	@echo "make tune         quantisation tables, the verifier's sample variants, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO inputs through the core (bench/results/fuzz.md)"
 
@@ -33,6 +35,13 @@ $(STAMP): requirements-dev.txt handler/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# The candidate encoders bench/encoders.py compares (`make tune`): a venv of its own, never the function's.
+$(ENC_STAMP): requirements-enc.txt requirements-dev.txt handler/requirements.txt
+	$(PYTHON) -m venv $(ENC_VENV)
+	$(ENC_VENV)/bin/pip install -q --upgrade pip
+	$(ENC_VENV)/bin/pip install -q -r requirements-enc.txt
 	touch $@
 
 $(SAM_STAMP): requirements-sam.txt
@@ -77,9 +86,10 @@ bench: $(STAMP) native
 	$(PY) -m bench.rounds --corpus $(CORPUS)
 	$(PY) -m bench.formats --corpus $(CORPUS)
 
-tune: $(STAMP) native
+tune: $(STAMP) $(ENC_STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
+	$(ENC_VENV)/bin/python -m bench.encoders --corpus $(CORPUS) --pictures 40
 
 load: $(STAMP) native
 	$(PY) -m bench.load
@@ -88,6 +98,6 @@ fuzz: $(STAMP) native
 	$(PY) -m bench.fuzz --examples 20000 --seed 0
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NATIVE_LIB)
+	rm -rf $(VENV) $(SAM_VENV) $(ENC_VENV) .aws-sam .pytest_cache $(NATIVE_LIB)
 
 -include build.mk
