@@ -63,7 +63,7 @@ def one_picture(job) -> list[dict[str, object]]:
         print(json.dumps(row), file=sys.stderr, flush=True)
         return [row]
     for label, exact in (("exact_fn", codec.for_pixels(pixels.width * pixels.height)),
-                         ("exact_s6", variants.tuned(codec, large={}))):
+                         ("exact_s6", variants.tuned(codec, large=()))):
         curve: dict[int, tuple[float, int]] = {}
 
         def score(q, exact=exact, curve=curve):
