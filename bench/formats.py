@@ -161,7 +161,8 @@ def held_out(args) -> None:
         "",
         f"Command: `python -m bench.formats{f' --limit {args.limit}' if args.limit else ''}` ({len(names)} held-out "
         "pictures; a row per picture the function optimized at each preset, in formats-rows.csv). Encoders: "
-        + ", ".join(f"{c.name} {dict(c.options)}" for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
+        + ", ".join(f"{c.name} {dict(c.options)}" + "".join(f", over {p / 1e6:g} MP {dict(o)}" for p, o in c.large)
+                    for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
         "at most 0.70x the JPEG output's bytes at 80; WebP written only where smaller; 100% pass by the reference.",
         "",
         *summary(rows),

@@ -228,4 +228,5 @@ def test_larger_pictures_are_encoded_faster_in_steps(pixels, speed, method):
     WebP at method 6 up to 2 MP, 4 above."""
     assert variants.CODECS["avif"].for_pixels(pixels).options["speed"] == speed
     assert variants.CODECS["avif"].for_pixels(pixels).options["subsampling"] == "4:4:4"
+    assert variants.CODECS["avif"].for_pixels(pixels).options["autotiling"] is False
     assert variants.CODECS["webp"].for_pixels(pixels).options["method"] == method
