@@ -161,7 +161,8 @@ def held_out(args) -> None:
         "",
         f"Command: `python -m bench.formats{f' --limit {args.limit}' if args.limit else ''}` ({len(names)} held-out "
         "pictures; a row per picture the function optimized at each preset, in formats-rows.csv). Encoders: "
-        + ", ".join(f"{c.name} {dict(c.options)}" for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
+        + ", ".join(f"{c.name} {dict(c.options)}" + "".join(f", over {p / 1e6:g} MP {dict(o)}" for p, o in c.large)
+                    for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
         "at most 0.70x the JPEG output's bytes at 80; WebP written only where smaller; 100% pass by the reference.",
         "",
         *summary(rows),
@@ -181,6 +182,8 @@ TUNE_SETTINGS = {
     "avif speed 6 4:2:0": _avif(6, "4:2:0"),
     "avif speed 8 4:2:0": _avif(8, "4:2:0"),
     "avif speed 6 4:4:4": _avif(6, "4:4:4"),
+    "avif speed 7 4:4:4": _avif(7, "4:4:4"),
+    "avif speed 8 4:4:4": _avif(8, "4:4:4"),
     "avif speed 9 4:4:4": _avif(9, "4:4:4"),
     "avif speed 6 4:4:4 tune=ssim": _avif(6, "4:4:4", tune="ssim"),
     "avif speed 6 4:4:4 tune=ssimulacra2": _avif(6, "4:4:4", tune="ssimulacra2"),
@@ -229,17 +232,31 @@ def _chosen(settings: dict[str, variants.Codec]) -> list[tuple[str, variants.Cod
 _state: dict[str, list[str]] = {}
 
 
+def _line(group: list[dict[str, object]]) -> str:
+    """The least-squares line from the JPEG's quality to the variant's, and its mean absolute error in steps
+    against that of the median offset."""
+    x = np.array([r["jpeg_quality"] for r in group], float)
+    y = np.array([r["quality"] for r in group], float)
+    if len(group) < 3 or np.ptp(x) == 0:
+        return "-"
+    slope, offset = np.polyfit(x, y, 1)
+    median = statistics.median(y - x)
+    return (f"{slope:.2f} q {offset:+.1f} (off by {np.abs(y - slope * x - offset).mean():.1f} steps; "
+            f"the median offset by {np.abs(y - x - median).mean():.1f})")
+
+
 def tune(args) -> None:
     _state["only"] = args.only
     rows, drawn = on_train_draw(args, tune_one)
     lines = ["| setting | pictures | bytes vs JPEG output (median) | mean of the ratios | encode s per MP (median) "
-             "| variant quality = a + JPEG quality (median a) |", "|---|---|---|---|---|---|"]
+             "| variant quality = a + JPEG quality (median a) | least-squares line |", "|---|---|---|---|---|---|---|"]
     for label, _ in _chosen(TUNE_SETTINGS):
         group = [r for r in rows if r["setting"] == label]
         lines.append(f"| {label} | {len(group)} | {statistics.median(r['ratio'] for r in group):.3f}x "
                      f"| {statistics.mean(r['ratio'] for r in group):.3f}x "
                      f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
-                     f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} |")
+                     f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} "
+                     f"| {_line(group)} |")
     text = ["# Variant encoder settings (train split, target 80)", "",
             f"Command: `python -m bench.formats --tune --pictures {args.pictures}"
             f"{' --only ' + ' '.join(args.only) if args.only else ''}` ({drawn} train pictures drawn; "

@@ -41,14 +41,21 @@ class Codec:
     offset: float = 0.0
     low: int = 1
     high: int = 100
-    large: Mapping[str, object] = field(default_factory=dict)
-    """Options that replace `options` for pictures over LARGE_PIXELS (a faster encoder speed), so that a 12 MP
-    photo's variants stay well inside the function's timeout (bench/results/formats.md)."""
+    surplus: float = search.SURPLUS
+    """How far above the target a whole-image pass may score and still be kept without trying lower (`_confirmed`)."""
+    refine_margin: float = search.SAMPLE_MARGIN
+    """What a re-aim after a whole-image check asks of the sample above the target, its error at that check
+    already corrected for (`_confirmed`)."""
+    large: tuple[tuple[int, Mapping[str, object]], ...] = ()
+    """(pixels, options) steps, fewest pixels first: a picture over `pixels` is encoded with `options` replacing
+    `options` above (a faster encoder speed, the last step it is over winning), so that a 12 MP photo's variants
+    stay well inside the function's timeout (bench/results/formats.md)."""
 
     def for_pixels(self, pixels: int) -> Codec:
         """The codec as a picture of `pixels` pixels is encoded with: the same settings for its sample and for the
         whole, so that the sample's walk predicts the whole image's encodes."""
-        return replace(self, options={**self.options, **self.large}) if pixels > LARGE_PIXELS and self.large else self
+        steps = [options for over, options in self.large if pixels > over]
+        return replace(self, options={**self.options, **steps[-1]}) if steps else self
 
     def start(self, jpeg_quality: int) -> int:
         return min(self.high, max(self.low, round(self.offset + self.slope * jpeg_quality)))
@@ -60,19 +67,35 @@ class Codec:
 
 
 LARGE_PIXELS = 2_000_000
-"""Above this, AVIF is encoded at its `large` speed: at speed 6 libaom took about 1.9 s a megapixel on one core
-(bench/results/train/formats-tuning.md), over 20 s per encode of a 12 MP photo, and a variant takes up to CHECKS."""
+"""Above this, AVIF and WebP are encoded at a faster `large` step: at speed 6 libaom took about 1.8 s a megapixel on
+one core (bench/results/train/formats-tuning.md), over 20 s per encode of a 12 MP photo, and a variant takes up to
+CHECKS."""
+
+HUGE_PIXELS = 6_000_000
+"""Above this, AVIF at speed 8 rather than 7: about 0.3-0.5 s a megapixel at 7 (5.7 s for one encode of a 12 MP
+photo), 0.1-0.2 at 8 (1.1 s)."""
 
 CODECS: dict[str, Codec] = {
-    "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:4:4", "max_threads": 1},
-                  slope=1.0, offset=-16.0, large={"speed": 9}),
-    "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, slope=1.0, offset=4.0, large={"method": 4}),
+    "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:4:4", "max_threads": 1,
+                                                      "autotiling": False},
+                  slope=1.0, offset=-16.0, surplus=0.5, refine_margin=0.0,
+                  large=((LARGE_PIXELS, {"speed": 7}), (HUGE_PIXELS, {"speed": 8}))),
+    "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, slope=1.0, offset=4.0,
+                  large=((LARGE_PIXELS, {"method": 4}),)),
 }
 """Encoder settings chosen on the train split at target 80 (bench/results/train/formats-tuning.md): AVIF by libaom
 at speed 6 in 4:4:4 (0.754x the JPEG output's bytes, median; 4:2:0 0.781x; tune=ssim and sharpness did worse,
-tune=ssimulacra2 no better), speed 9 over LARGE_PIXELS (0.808x, ten times faster); one thread, as a function of
-1769 MB has one vCPU. WebP at method 6 (0.934x; method 4 0.971x at half the time), method 4 over LARGE_PIXELS.
-The offsets are the median differences between the variant's and the JPEG's lowest passing qualities."""
+tune=ssimulacra2 no better); over LARGE_PIXELS speed 7, over HUGE_PIXELS speed 8 (on the two train pictures over 2
+MP, at their exact lowest passing qualities: speed 6 0.616x and 0.745x, 7 0.672x and 0.763x, 8 0.691x and 0.775x, 9
+0.696x and 0.790x; speed 9 had been used over 2 MP); one thread, as a function of 1769 MB has one vCPU. WebP at
+method 6 (0.934x; method 4 0.971x at half the time), method 4 over LARGE_PIXELS.
+Pillow's autotiling (on by default) is off: tiles only serve threads, and the function's variant came to 0.759x
+rather than 0.763x without them (12 train pictures, python -m bench.avif_gap --fn-only --option autotiling=0).
+The offsets are the median differences between the variant's and the JPEG's lowest passing qualities.
+AVIF's score rises about 0.5 a quality step near 80, so its whole-image checks keep a pass only within 0.5 of the
+target and re-aim at the target itself once the sample's error is known: with JPEG's 2.0 and 1.0 the function
+stopped 1-4 steps high, 0.790x against an exact search's 0.767x at the same settings on 12 train pictures; with
+these, 0.767x, in 2.0 whole-image encodes a picture against 1.4 (python -m bench.avif_gap)."""
 
 CHECKS = 3
 """Whole-image encodes a variant may take to show it reaches the target and to come down to it."""
@@ -198,9 +221,9 @@ def _confirmed(whole: Scored, sampled: Scored, quality: int, bounds: search.Boun
         score = whole.measure(quality)[0]
         if score >= target:
             best = quality if best is None else min(best, quality)
-            if score < target + search.SURPLUS:
+            if score < target + codec.surplus:
                 break
-        goal = target + sampled.measure(quality)[0] - score + search.SAMPLE_MARGIN
+        goal = target + sampled.measure(quality)[0] - score + codec.refine_margin
         aimed = lowest(lambda q: sampled.measure(q)[0], quality, bounds, goal) or bounds.high
         aimed = max(aimed, quality + 1) if score < target else min(aimed, quality - 1)
         if aimed in whole.tried or not bounds.low <= aimed <= bounds.high or (best is not None and aimed > best):
