@@ -20,7 +20,6 @@ them: requirements-enc.txt). Writes bench/results/train/encoders.md; never run o
 
 from __future__ import annotations
 
-import io
 import os
 import statistics
 import subprocess
@@ -43,7 +42,7 @@ from handler.image.metadata import NONE  # noqa: E402
 from handler.quality.metric import Reference  # noqa: E402
 from handler.settings import PRESETS  # noqa: E402
 from training import corpus  # noqa: E402
-from training.oracle import oracle_quality  # noqa: E402
+from training.oracle import Scored  # noqa: E402
 
 try:
     import pyvips
@@ -73,26 +72,6 @@ def pillow(pixels: Image.Image, quality: int, subsampling: str, tables: str = AN
     return encode(pixels, quality, subsampling, NONE, tables=tables)
 
 
-class Curve:
-    """One encoder's outputs of one picture by quality, each scored once against the original."""
-
-    def __init__(self, encoder: Callable[[int], bytes], reference: Reference) -> None:
-        self.encoder, self.reference = encoder, reference
-        self.points: dict[int, tuple[float, int]] = {}
-
-    def __call__(self, quality: int) -> float:
-        if quality not in self.points:
-            data = self.encoder(quality)
-            decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            self.points[quality] = (self.reference.score(decoded), len(data))
-        return self.points[quality][0]
-
-    def lowest(self, target: int) -> tuple[int, int] | None:
-        """(quality, bytes) at the lowest quality reaching `target`; None if none does."""
-        quality = oracle_quality(self, target, {q: s for q, (s, _) in self.points.items()})
-        return None if quality is None else (quality, self.points[quality][1])
-
-
 def candidates() -> list[str]:
     return ["oracle", "current"] + (["mozjpeg 4:2:0", "mozjpeg 4:4:4", "mozjpeg"] if pyvips else []) + (
         ["jpegli"] if pyjpegli else []) + [f"current + {n}" for n in PAIRS if n != "best" and n in _present()] + (
@@ -110,7 +89,7 @@ def _present() -> set[str]:
 def _current(item: corpus.Item, reference: Reference, codings: tuple[str, ...]) -> dict[int, tuple[int, int] | None]:
     """target -> (quality, bytes) of the function's encoder: per subsampling its tables by policy, the smaller
     coding, progressive where smaller."""
-    curves: dict[tuple[str, str], Curve] = {}
+    curves: dict[tuple[str, str], Scored] = {}
     found: dict[int, tuple[int, int] | None] = {}
     for target in PRESETS:
         best = None
@@ -118,7 +97,7 @@ def _current(item: corpus.Item, reference: Reference, codings: tuple[str, ...]) 
             tables = tables_for(subsampling, target)
             key = (subsampling, tables)
             if key not in curves:
-                curves[key] = Curve(lambda q, s=subsampling, t=tables: pillow(item.pixels, q, s, t), reference)
+                curves[key] = Scored(lambda q, s=subsampling, t=tables: pillow(item.pixels, q, s, t), reference)
             hit = curves[key].lowest(target)
             if hit is not None:
                 progressive = len(encode(item.pixels, hit[0], subsampling, NONE, progressive=True, tables=tables))
@@ -136,12 +115,12 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
         return []
     reference = Reference(np.asarray(item.pixels.convert("RGB")))
     codings = ("4:2:0",) if item.pixels.mode == "L" else ("4:2:0", "4:4:4")
-    curves = {"oracle": Curve(lambda q: pillow(item.pixels, q, "4:2:0"), reference)}
+    curves = {"oracle": Scored(lambda q: pillow(item.pixels, q, "4:2:0"), reference)}
     if pyvips:
         for subsampling in codings:
-            curves[f"mozjpeg {subsampling}"] = Curve(lambda q, s=subsampling: mozjpeg(item.pixels, q, s), reference)
+            curves[f"mozjpeg {subsampling}"] = Scored(lambda q, s=subsampling: mozjpeg(item.pixels, q, s), reference)
     if pyjpegli:
-        curves["jpegli"] = Curve(lambda q: jpegli(item.pixels, q), reference)
+        curves["jpegli"] = Scored(lambda q: jpegli(item.pixels, q), reference)
     current = _current(item, reference, codings)
     rows = []
     for target in PRESETS:

@@ -67,8 +67,31 @@ def bisected_quality(score: Callable[[int], float], target: float, low: int = LO
     return hi if hi <= high else None
 
 
-class Curve:
-    """Encodes `pixels` on demand and scores each quality once against the full-resolution original. The oracle's
+class Scored:
+    """One encoder's outputs of one picture by quality, each encoded and scored once against the original."""
+
+    def __init__(self, encoder: Callable[[int], bytes], reference: Reference) -> None:
+        self._encoder, self._reference = encoder, reference
+        self.points: dict[int, tuple[float, int]] = {}
+
+    def scores(self) -> dict[int, float]:
+        return {q: score for q, (score, _) in self.points.items()}
+
+    def __call__(self, quality: int) -> float:
+        if quality not in self.points:
+            data = self._encoder(quality)
+            decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+            self.points[quality] = (self._reference.score(decoded), len(data))
+        return self.points[quality][0]
+
+    def lowest(self, target: float) -> tuple[int, int] | None:
+        """(quality, bytes) at the lowest quality reaching `target`; None if none does."""
+        quality = oracle_quality(self, target, self.scores())
+        return None if quality is None else (quality, self.points[quality][1])
+
+
+class Curve(Scored):
+    """Pillow's encodings of `pixels` by quality, scored against the full-resolution original. The oracle's
     curves use libjpeg's tables; `bench.tables` compares others."""
 
     def __init__(self, pixels: Image.Image, subsampling: str, reference: Reference | None = None,
@@ -76,18 +99,7 @@ class Curve:
         self.pixels = pixels
         self.subsampling = subsampling
         self.tables = tables
-        self._reference = reference or Reference(np.asarray(pixels.convert("RGB")))
-        self.points: dict[int, tuple[float, int]] = {}
-
-    def scores(self) -> dict[int, float]:
-        return {q: score for q, (score, _) in self.points.items()}
+        super().__init__(self.encoded, reference or Reference(np.asarray(pixels.convert("RGB"))))
 
     def encoded(self, quality: int) -> bytes:
         return encode(self.pixels, quality, self.subsampling, NONE, tables=self.tables)
-
-    def __call__(self, quality: int) -> float:
-        if quality not in self.points:
-            data = self.encoded(quality)
-            decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            self.points[quality] = (self._reference.score(decoded), len(data))
-        return self.points[quality][0]
