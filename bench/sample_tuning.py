@@ -14,6 +14,7 @@ on the test split.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,38 +80,39 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     return rows
 
 
-def table(rows: list[dict[str, object]]) -> list[str]:
-    lines = ["| variant | " + " | ".join(f"bytes vs oracle, {t} | x faster, {t} | x faster than bisection, {t} "
-                                          f"| pass, {t} | worst, {t}" for t in TARGETS) + " |",
-             "|---|" + "---|---|---|---|---|" * len(TARGETS)]
+def _by_variant(rows: list[dict[str, object]], columns: tuple[str, ...],
+                cells: Callable[[list[dict[str, object]], int], list[str]]) -> list[str]:
+    """A markdown table with a row per variant and, per target, a cell for each of `columns` (`cells` makes them
+    from the rows of that variant and target)."""
+    lines = ["| variant | " + " | ".join(f"{column}, {t}" for t in TARGETS for column in columns) + " |",
+             "|---|" + "---|" * (len(columns) * len(TARGETS))]
     for variant in VARIANTS:
-        cells = []
-        for target in TARGETS:
-            group = [r for r in rows if r["variant"] == variant and r["target"] == target]
-            total = sum(r["bytes"] for r in group) / sum(r["oracle_bytes"] for r in group)
-            passing = sum(r["score"] >= target for r in group) / len(group)
-            cells += [f"{total:.3f}", f"{statistics.median(r['speedup'] for r in group):.2f}",
-                      f"{statistics.median(r['bisection_speedup'] for r in group):.2f}", f"{passing:.0%}",
-                      f"{min(r['score'] for r in group):.1f}"]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        row = [cell for target in TARGETS
+               for cell in cells([r for r in rows if r["variant"] == variant and r["target"] == target], target)]
+        lines.append(f"| {variant} | " + " | ".join(row) + " |")
     return lines
+
+
+def table(rows: list[dict[str, object]]) -> list[str]:
+    def cells(group: list[dict[str, object]], target: int) -> list[str]:
+        total = sum(r["bytes"] for r in group) / sum(r["oracle_bytes"] for r in group)
+        passing = sum(r["score"] >= target for r in group) / len(group)
+        return [f"{total:.3f}", f"{statistics.median(r['speedup'] for r in group):.2f}",
+                f"{statistics.median(r['bisection_speedup'] for r in group):.2f}", f"{passing:.0%}",
+                f"{min(r['score'] for r in group):.1f}"]
+
+    return _by_variant(rows, ("bytes vs oracle", "x faster", "x faster than bisection", "pass", "worst"), cells)
 
 
 def cost_table(rows: list[dict[str, object]]) -> list[str]:
     """Per variant and target: the mean whole-image checks per picture, the median time as a multiple of one
     decode + encode (`bench.quality.baseline`), and the bytes published (progressive where kept) vs the oracle's."""
-    lines = ["| variant | " + " | ".join(f"checks per picture, {t} | x decode+encode, {t} | published bytes vs "
-                                          f"oracle, {t}" for t in TARGETS) + " |",
-             "|---|" + "---|---|---|" * len(TARGETS)]
-    for variant in VARIANTS:
-        cells = []
-        for target in TARGETS:
-            group = [r for r in rows if r["variant"] == variant and r["target"] == target]
-            cells += [f"{statistics.mean(r['checks'] for r in group):.2f}",
-                      f"{statistics.median(r['decode_encode'] for r in group):.2f}",
-                      f"{sum(r['published'] for r in group) / sum(r['oracle_bytes'] for r in group):.3f}"]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    return lines
+    def cells(group: list[dict[str, object]], target: int) -> list[str]:
+        return [f"{statistics.mean(r['checks'] for r in group):.2f}",
+                f"{statistics.median(r['decode_encode'] for r in group):.2f}",
+                f"{sum(r['published'] for r in group) / sum(r['oracle_bytes'] for r in group):.3f}"]
+
+    return _by_variant(rows, ("checks per picture", "x decode+encode", "published bytes vs oracle"), cells)
 
 
 def main(argv: list[str] | None = None) -> None:
