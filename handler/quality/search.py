@@ -168,7 +168,7 @@ def mosaic(pixels: Image.Image, tile: int) -> Image.Image:
     return out
 
 
-def _rgb(image: Image.Image) -> np.ndarray:
+def scored_pixels(image: Image.Image) -> np.ndarray:
     """The pixels SSIMULACRA2 is given: RGB, and at least MIN_SIDE pixels on a side."""
     factor = -(-MIN_SIDE // min(image.size))
     if factor > 1:
@@ -196,7 +196,7 @@ class Sample:
         self.image = image
         self._metadata = metadata
         self._target = target
-        self._reference = Reference(_rgb(image))
+        self._reference = Reference(scored_pixels(image))
         self._tried: dict[tuple[int, str, str], tuple[float, bytes]] = {}
 
     @property
@@ -207,7 +207,7 @@ class Sample:
     def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         if (quality, subsampling, tables) not in self._tried:
             encoded = px.encode(self.image, quality, subsampling, self._metadata, tables=tables)
-            score = self._reference.score(_rgb(Image.open(io.BytesIO(encoded))))
+            score = self._reference.score(scored_pixels(Image.open(io.BytesIO(encoded))))
             self._tried[quality, subsampling, tables] = (score, encoded)
         return self._tried[quality, subsampling, tables]
 

@@ -17,7 +17,6 @@ import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from PIL import Image
 
 from handler.image.metadata import ORIENTATION, Metadata
@@ -138,18 +137,14 @@ class Scored:
 
     def __init__(self, image: Image.Image, codec: Codec, metadata: Metadata) -> None:
         self.image, self._codec, self._metadata = image, codec, metadata
-        self._reference = Reference(_rgb(image))
+        self._reference = Reference(search.scored_pixels(image))
         self.tried: dict[int, tuple[float, bytes]] = {}
 
     def measure(self, quality: int) -> tuple[float, bytes]:
         if quality not in self.tried:
             data = self._codec.encode(self.image, quality, self._metadata)
-            self.tried[quality] = (self._reference.score(_rgb(Image.open(io.BytesIO(data)))), data)
+            self.tried[quality] = (self._reference.score(search.scored_pixels(Image.open(io.BytesIO(data)))), data)
         return self.tried[quality]
-
-
-def _rgb(image: Image.Image) -> np.ndarray:
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, jpeg_bytes: int, target: int,
