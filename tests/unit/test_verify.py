@@ -20,11 +20,13 @@ class Scripted(Sample):
     def __init__(self, score: Callable[[int], float]) -> None:
         self._score = score
         self._target = TARGET
+        self._tried = {}
         self.asked: list[int] = []
 
     def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         self.asked.append(quality)
-        return self._score(quality), f"q{quality}".encode()
+        self._tried[quality, subsampling, tables] = (self._score(quality), f"q{quality}".encode())
+        return self._tried[quality, subsampling, tables]
 
 
 def whole_score(quality: int) -> float:
@@ -147,3 +149,40 @@ def test_a_whole_image_that_passes_in_4_2_0_only_above_subsampled_max_is_weighed
     candidate = search.either_confirmed(whole, mosaic, settled, 70, bounds, TARGET)
     assert candidate.subsampling == "4:4:4" and candidate.score >= TARGET
     assert candidate.quality < search.SUBSAMPLED_MAX  # fewer bytes than 4:2:0 at the top of the range
+
+
+class Chromas(Sample):
+    """A colour sample with a score curve per subsampling; 4:4:4 costs 1.5 times the bytes of 4:2:0."""
+
+    def __init__(self, curves: dict[str, Callable[[int], float]]) -> None:
+        self._curves, self._tried, self._target = curves, {}, TARGET
+        self.image = Image.new("RGB", (8, 8))
+
+    def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
+        if (quality, subsampling, tables) not in self._tried:
+            size = quality * (3 if subsampling == "4:4:4" else 2)
+            self._tried[quality, subsampling, tables] = (self._curves[subsampling](quality), b"x" * size)
+        return self._tried[quality, subsampling, tables]
+
+
+def test_where_the_mosaic_fails_4_2_0_but_under_scores_the_image_4_2_0_is_searched_on_the_whole_image():
+    # The mosaic holds the picture's busiest part: it under-scores 4:4:4 by 5 and never passes 4:2:0, while the
+    # whole image passes 4:2:0 at quality 64 for fewer bytes than 4:4:4 at 60.
+    mosaic = Chromas({"4:4:4": lambda q: whole_score(q) - 5, "4:2:0": lambda q: 40 + 0.3 * q})
+    whole = Chromas({"4:4:4": whole_score, "4:2:0": lambda q: whole_score(q) - 2})
+    bounds = Bounds(50, 100)
+    settled = search.on_sample(mosaic, 70, bounds, TARGET + search.SAMPLE_MARGIN)
+    assert settled.subsampling == "4:4:4"
+    candidate = search.either_confirmed(whole, mosaic, settled, 70, bounds, TARGET)
+    assert (candidate.subsampling, candidate.score >= TARGET) == ("4:2:0", True)
+    assert candidate.quality <= 66
+
+
+def test_where_the_mosaic_fails_4_2_0_and_agrees_with_the_image_4_2_0_is_not_searched_again():
+    mosaic = Chromas({"4:4:4": whole_score, "4:2:0": lambda q: 40 + 0.3 * q})
+    whole = Chromas({"4:4:4": whole_score, "4:2:0": lambda q: 40 + 0.3 * q})
+    bounds = Bounds(50, 100)
+    settled = search.on_sample(mosaic, 70, bounds, TARGET + search.SAMPLE_MARGIN)
+    candidate = search.either_confirmed(whole, mosaic, settled, 70, bounds, TARGET)
+    assert candidate.subsampling == "4:4:4"
+    assert {subsampling for _, subsampling, _ in whole._tried} == {"4:4:4"}
