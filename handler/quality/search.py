@@ -48,11 +48,15 @@ class Bounds:
 
     low: int
     high: int
+    source_capped: bool = False
+    """`high` is a JPEG source's own quality, below the configured maximum (see `on_sample` for what that calls
+    for)."""
 
     @classmethod
     def of(cls, min_quality: int, max_quality: int, info: Probe) -> Bounds:
-        high = max_quality if info.source_quality is None else min(max_quality, info.source_quality)
-        return cls(min(min_quality, high), high)
+        capped = info.source_quality is not None and info.source_quality < max_quality
+        high = info.source_quality if capped else max_quality
+        return cls(min(min_quality, high), high, capped)
 
     def clamp(self, quality: float) -> int:
         return min(max(round(quality), self.low), self.high)
@@ -266,11 +270,12 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
     tables too where the target's tables cannot reach the goal; 4:4:4 as well where chroma detail matters
     (the high presets, or when 4:2:0 cannot reach the goal by SUBSAMPLED_MAX). The smallest passing one wins.
 
-    libjpeg's tables rescue a JPEG whose own quality caps the search (bounds.high): re-encoded with its own
-    tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
-    requantise every block and can miss the target at every quality the cap allows."""
+    libjpeg's tables rescue a JPEG whose own quality caps the search (bounds.source_capped): re-encoded with its
+    own tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
+    requantise every block and can miss the target at every quality the cap allows. Without that cap they
+    rescue nothing (other tables can go higher), and trying them would cost whole-image checks for nothing."""
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
-    if not subsampled[0].passes and subsampled[0].tables != ANNEX_K:
+    if not subsampled[0].passes and subsampled[0].tables != ANNEX_K and bounds.source_capped:
         subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
     best = _best(subsampled)
     held_back = not best.passes or best.quality > SUBSAMPLED_MAX
@@ -317,7 +322,7 @@ def either_confirmed(
     4:4:4: fine colour detail that the tiles missed (coloured text or lines between them) is what halving the
     chroma destroys. The smallest passing candidate wins; of failures, the one scoring highest."""
     candidate = confirmed(whole, mosaic, settled, bounds, target)
-    others = [("4:2:0", ANNEX_K)] if settled.tables != ANNEX_K else []
+    others = [("4:2:0", ANNEX_K)] if settled.tables != ANNEX_K and bounds.source_capped else []
     if settled.subsampling != "4:4:4" and whole.image.mode == "RGB":
         others.append(("4:4:4", ""))
     for subsampling, tables in others:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from PIL import Image
 
@@ -186,3 +187,15 @@ def test_where_the_mosaic_fails_4_2_0_and_agrees_with_the_image_4_2_0_is_not_sea
     candidate = search.either_confirmed(whole, mosaic, settled, 70, bounds, TARGET)
     assert candidate.subsampling == "4:4:4"
     assert {subsampling for _, subsampling, _ in whole._tried} == {"4:4:4"}
+
+
+def test_libjpegs_tables_are_tried_only_where_a_jpeg_sources_own_quality_caps_the_search():
+    failing = {"4:4:4": whole_score, "4:2:0": lambda q: 40 + 0.3 * q}  # 4:2:0 never passes
+    capped = Bounds(50, 90, source_capped=True)
+    for bounds, tried in [(Bounds(50, 100), {"robidoux"}), (capped, {"robidoux", "annex-k"})]:
+        mosaic, whole = Chromas(failing), Chromas(failing)
+        settled = search.on_sample(mosaic, 70, bounds, TARGET + search.SAMPLE_MARGIN)
+        search.either_confirmed(whole, mosaic, replace(settled, subsampling="4:2:0", tables="robidoux"), 70, bounds,
+                                TARGET)
+        assert {t for _, s, t in mosaic._tried if s == "4:2:0"} == tried
+        assert {t for _, s, t in whole._tried if s == "4:2:0"} == tried
