@@ -81,6 +81,7 @@ bench: $(STAMP) native
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
 	$(PY) -m bench.stages --corpus $(CORPUS)
+	$(PY) -m bench.check_cost
 	$(PY) -m bench.large --corpus $(CORPUS)
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)

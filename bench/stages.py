@@ -123,14 +123,18 @@ def summary(rows: list[dict[str, object]], target: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = corpus_arguments(__doc__)
     parser.add_argument("--targets", type=int, nargs="+", default=list(PRESETS))
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="test (the report, bench/results/) or train (for tuning, bench/results/train/)")
     args = parser.parse_args(argv)
-    names = pictures("test")[: args.limit]
+    names = pictures(args.split)[: args.limit]
     jobs = [(args.corpus / name, args.corpus, tuple(args.targets)) for name in names]
     with Pool(args.jobs, _instrument) as pool:
         rows = [row for found in pool.imap_unordered(measure, jobs) for row in found]
+    command = "`make bench` (`python -m bench.stages`)" if args.split == "test" else (
+        f"`python -m bench.stages --split train{f' --limit {args.limit}' if args.limit else ''}`")
     lines = ["# Where the time goes", "",
-             (f"Command: `make bench` (`python -m bench.stages`), {len(rows) // len(args.targets)} pictures of the "
-              f"test split, {args.jobs} worker processes. Stage shares are of the summed time; the ratios to one "
+             (f"Command: {command}, {len(rows) // len(args.targets)} pictures of the {args.split} split, "
+              f"{args.jobs} worker processes. Stage shares are of the summed time; the ratios to one "
               "decode + encode are medians per picture. Floor: the time less every whole-image score after the "
               "first and less the sample walk (see bench/stages.py)."), "",
              "| target | pictures | x decode+encode | " + " | ".join(STAGES)
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
              "|---|---|---|" + "---|" * len(STAGES) + "---|---|---|"]
     for target in args.targets:
         lines += summary(rows, target)
-    publish("stages.md", "\n".join(lines + [""]))
+    publish("stages.md" if args.split == "test" else "train/stages.md", "\n".join(lines + [""]))
 
 
 if __name__ == "__main__":

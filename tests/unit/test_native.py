@@ -14,6 +14,8 @@ import io
 import os
 import subprocess
 import sys
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -147,12 +149,23 @@ def test_the_avx2_and_baseline_paths_agree(kernel) -> None:
 
 
 # ------------------------------------------------------------------------------------------- memory
-def test_a_reference_is_freed_when_collected(kernel) -> None:
-    ref = kernel.Reference(_content("smooth", 40, 40, seed=1))
-    finalizer = ref._finalizer
+def test_a_reference_owns_the_kernels_memory_and_frees_it_when_collected(kernel) -> None:
+    original = _content("smooth", 40, 40, seed=1)
+    ref = kernel.Reference(original)
+    ref.score(_noisy(original, 5, seed=2))
+    buffers = [weakref.ref(ref._memory), weakref.ref(ref._scratch.buffer)]
     del ref
     gc.collect()
-    assert not finalizer.alive
+    assert [buffer() for buffer in buffers] == [None, None]
+
+
+def test_threads_scoring_one_reference_at_once_each_get_their_own_scratch(kernel) -> None:
+    original = _content("random", 200, 300, seed=3)
+    distorted = [_jpeg(original, quality) for quality in (20, 40, 60, 80)] * 3
+    ref = kernel.Reference(original)
+    alone = [ref.score(d) for d in distorted]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(ref.score, distorted)) == alone
 
 
 def _rss_bytes() -> int:

@@ -83,7 +83,6 @@ typedef struct {
     size_t h, w, stride;
     int nkept, kept[3];
     float *x1[3], *mu1[3], *var1[3];
-    float *block; /* one allocation holding all of the above */
 } ref_scale;
 
 struct ssim2_ref {
@@ -257,21 +256,73 @@ static int kept_channels(int nscales, int s, int kept[3])
 
 /* ---- the pyramid: XYB planes of the kept channels, and the next scale's linear RGB ---- */
 
+/* ---- memory: the caller's, laid out here ---- */
+
+#define ALIGN_FLOATS 16 /* 64 bytes: every region starts on a cache line */
+
+/* Floats of one plane of a scale of h x w: rows padded to whole vectors. */
+static size_t plane_floats(size_t h, size_t w) { return h * round_up(w, LANES); }
+
+/* Where each region of a call's scratch memory starts, in floats from its start (see ssim2_work_bytes). */
+typedef struct {
+    size_t blur;   /* the blur's input rows and ring: WORK_FLOATS */
+    size_t rows;   /* two rows of full-resolution linear RGB */
+    size_t x2;     /* a score's XYB planes of the candidate, for the largest scale's kept channels */
+    size_t lin[2]; /* linear RGB of the odd scales (1, 3, 5) and of the even ones (2, 4) */
+    size_t total;
+} work_layout;
+
+static work_layout layout_work(size_t h, size_t w)
+{
+    int nscales = scale_count(h, w);
+    size_t x2 = 0, lin[2] = {0, 0}, sh = h, sw = w;
+    for (int s = 0; s < nscales; s++, sh = (sh + 1) / 2, sw = (sw + 1) / 2) {
+        int kept[3];
+        size_t planes = (size_t)kept_channels(nscales, s, kept) * plane_floats(sh, sw);
+        if (planes > x2) x2 = planes;
+        if (s > 0 && 3 * plane_floats(sh, sw) > lin[s & 1]) lin[s & 1] = 3 * plane_floats(sh, sw);
+    }
+    work_layout at;
+    at.blur = 0;
+    at.rows = round_up(WORK_FLOATS, ALIGN_FLOATS);
+    at.x2 = at.rows + round_up(6 * round_up(w, LANES), ALIGN_FLOATS);
+    at.lin[1] = at.x2 + round_up(x2, ALIGN_FLOATS);
+    at.lin[0] = at.lin[1] + round_up(lin[1], ALIGN_FLOATS);
+    at.total = at.lin[0] + round_up(lin[0], ALIGN_FLOATS);
+    return at;
+}
+
+/* Whether h x w is an image the kernel takes: keeps every size computation in range. */
+static int size_ok(size_t h, size_t w) { return h > 0 && w > 0 && w <= ((size_t)1 << 30) / h; }
+
+size_t ssim2_work_bytes(size_t h, size_t w) { return size_ok(h, w) ? layout_work(h, w).total * sizeof(float) : 0; }
+
+/* The reference's header, rounded up to whole cache lines; its planes follow. */
+static size_t header_floats(void) { return round_up((sizeof(ssim2_ref) + sizeof(float) - 1) / sizeof(float), ALIGN_FLOATS); }
+
+size_t ssim2_ref_bytes(size_t h, size_t w)
+{
+    if (!size_ok(h, w)) return 0;
+    int nscales = scale_count(h, w);
+    size_t floats = header_floats();
+    for (int s = 0; s < nscales; s++, h = (h + 1) / 2, w = (w + 1) / 2) {
+        int kept[3];
+        floats += round_up(3 * (size_t)kept_channels(nscales, s, kept) * plane_floats(h, w), ALIGN_FLOATS);
+    }
+    return floats * sizeof(float);
+}
+
 /* Linear RGB planes of one scale, rows `stride` floats apart (padding zeroed). */
 typedef struct {
     size_t h, w, stride;
     float *plane[3];
-    float *block;
 } linear_rgb;
 
-static int linear_alloc(linear_rgb *lin, size_t h, size_t w)
+static linear_rgb linear_at(float *block, size_t h, size_t w)
 {
-    lin->h = h;
-    lin->w = w;
-    lin->stride = round_up(w, LANES);
-    lin->block = calloc(3 * h * lin->stride, sizeof(float));
-    for (int c = 0; c < 3; c++) lin->plane[c] = lin->block ? lin->block + c * h * lin->stride : NULL;
-    return lin->block ? SSIM2_OK : SSIM2_ENOMEM;
+    linear_rgb lin = {h, w, round_up(w, LANES), {NULL, NULL, NULL}};
+    for (int c = 0; c < 3; c++) lin.plane[c] = block + c * h * lin.stride;
+    return lin;
 }
 
 /* Row pointers at `offset` floats into each of the first n planes (the rest NULL). */
@@ -280,43 +331,55 @@ static void rows_at(float *const planes[3], int n, size_t offset, float *rows[3]
     for (int k = 0; k < 3; k++) rows[k] = k < n ? planes[k] + offset : NULL;
 }
 
-static void rgb8_to_linear_row(const uint8_t *px, size_t w, float *const out[3])
+/* 8-bit sRGB pixels `pixel_bytes` apart (3 for RGB, 4 for RGBX, the fourth byte unread) to linear planes. */
+static void rgb8_to_linear_row(const uint8_t *px, size_t w, size_t pixel_bytes, float *const out[3])
 {
     for (size_t x = 0; x < w; x++)
-        for (int c = 0; c < 3; c++) out[c][x] = LINEAR[px[3 * x + c]];
+        for (int c = 0; c < 3; c++) out[c][x] = LINEAR[px[pixel_bytes * x + c]];
 }
 
-/* Full resolution: the kept channels into xyb[k] (stride `stride`) and, if `half` is not NULL,
- * the second scale's linear RGB. Two rows of linear RGB are ever held. */
-static int from_rgb8(const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row, const int *kept, int nkept,
-                     float *const xyb[3], size_t stride, linear_rgb *half)
+/* One row of the half-size linear RGB, its padding zeroed (the next scale's XYB reads whole vectors). */
+static void downsample_into(const float *a, const float *b, size_t w, const linear_rgb *half, size_t y, int c)
 {
-    float *rows = calloc(6 * stride, sizeof(float));
-    if (!rows) return SSIM2_ENOMEM;
-    for (size_t y = 0; y < h; y++) {
+    float *out = half->plane[c] + y * half->stride;
+    active->downsample_row(a, b, w, out);
+    memset(out + half->w, 0, (half->stride - half->w) * sizeof(float));
+}
+
+/* The image the pyramid starts from: 8-bit sRGB rows `bytes_per_row` apart, pixels `pixel_bytes` apart. */
+typedef struct {
+    const uint8_t *px;
+    size_t h, w, bytes_per_row, pixel_bytes;
+} rgb8;
+
+/* Full resolution: the kept channels into xyb[k] (stride `stride`) and, if `half` is not NULL,
+ * the second scale's linear RGB. Two rows of linear RGB are ever held, in `rows` (6 * stride). */
+static void from_rgb8(const rgb8 *img, const int *kept, int nkept, float *const xyb[3], size_t stride,
+                      const linear_rgb *half, float *rows)
+{
+    memset(rows, 0, 6 * stride * sizeof(float)); /* the padding past w stays 0 */
+    for (size_t y = 0; y < img->h; y++) {
         float *const pair[3] = {rows + (y & 1) * 3 * stride, rows + (y & 1) * 3 * stride + stride,
                                 rows + (y & 1) * 3 * stride + 2 * stride};
         float *cur[3], *out[3];
         rows_at(pair, 3, 0, cur);
-        rgb8_to_linear_row(rgb + y * bytes_per_row, w, cur);
+        rgb8_to_linear_row(img->px + y * img->bytes_per_row, img->w, img->pixel_bytes, cur);
         if (nkept) {
             rows_at(xyb, nkept, y * stride, out);
-            active->xyb_row((const float *const *)cur, w, kept, nkept, out);
+            active->xyb_row((const float *const *)cur, img->w, kept, nkept, out);
         }
-        if (half && ((y & 1) || y == h - 1)) {
+        if (half && ((y & 1) || y == img->h - 1)) {
             for (int c = 0; c < 3; c++) {
                 const float *above = (y & 1) ? rows + c * stride : cur[c];
-                active->downsample_row(above, cur[c], w, half->plane[c] + (y / 2) * half->stride);
+                downsample_into(above, cur[c], img->w, half, y / 2, c);
             }
         }
     }
-    free(rows);
-    return SSIM2_OK;
 }
 
 /* A lower scale: the kept channels of linear RGB `lin` into xyb[k] and, if `half` is not NULL,
  * the next scale's linear RGB. */
-static void from_linear(const linear_rgb *lin, const int *kept, int nkept, float *const xyb[3], linear_rgb *half)
+static void from_linear(const linear_rgb *lin, const int *kept, int nkept, float *const xyb[3], const linear_rgb *half)
 {
     for (size_t y = 0; nkept && y < lin->h; y++) {
         float *row[3], *out[3];
@@ -327,106 +390,88 @@ static void from_linear(const linear_rgb *lin, const int *kept, int nkept, float
     for (size_t y = 0; half && y < half->h; y++) {
         size_t below = min_size(2 * y + 1, lin->h - 1);
         for (int c = 0; c < 3; c++)
-            active->downsample_row(lin->plane[c] + 2 * y * lin->stride, lin->plane[c] + below * lin->stride, lin->w,
-                           half->plane[c] + y * half->stride);
+            downsample_into(lin->plane[c] + 2 * y * lin->stride, lin->plane[c] + below * lin->stride, lin->w, half,
+                            y, c);
     }
 }
 
-/* Walks the scales of one image, handing out each scale's XYB planes in turn. */
+/* Walks the scales of one image, handing out each scale's XYB planes in turn; its linear RGB lives in
+ * the call's scratch memory, odd and even scales in turn. */
 typedef struct {
-    const uint8_t *rgb;
-    size_t h, w, bytes_per_row;
+    rgb8 img;
     int nscales, scale;
+    float *work;
+    work_layout at;
     linear_rgb lin; /* linear RGB of the current scale (none at full resolution) */
 } pyramid;
 
-static pyramid pyramid_start(const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row, int nscales)
+static pyramid pyramid_start(const rgb8 *img, int nscales, float *work)
 {
-    pyramid pyr = {rgb, h, w, bytes_per_row, nscales, 0, {0}};
+    pyramid pyr = {*img, nscales, 0, work, layout_work(img->h, img->w), {0}};
     return pyr;
 }
 
 /* The next scale's kept channels into xyb[k] (rows `rs->stride` apart, as the reference's). */
-static int pyramid_next(pyramid *pyr, const ref_scale *rs, float *const xyb[3])
+static void pyramid_next(pyramid *pyr, const ref_scale *rs, float *const xyb[3])
 {
-    linear_rgb half = {0};
     int last = pyr->scale + 1 == pyr->nscales;
-    if (!last && linear_alloc(&half, (rs->h + 1) / 2, (rs->w + 1) / 2)) return SSIM2_ENOMEM;
-    int err = SSIM2_OK;
+    linear_rgb half = {0};
+    if (!last) half = linear_at(pyr->work + pyr->at.lin[(pyr->scale + 1) & 1], (rs->h + 1) / 2, (rs->w + 1) / 2);
     if (pyr->scale == 0)
-        err = from_rgb8(pyr->rgb, pyr->h, pyr->w, pyr->bytes_per_row, rs->kept, rs->nkept, xyb, rs->stride,
-                        last ? NULL : &half);
+        from_rgb8(&pyr->img, rs->kept, rs->nkept, xyb, rs->stride, last ? NULL : &half, pyr->work + pyr->at.rows);
     else
         from_linear(&pyr->lin, rs->kept, rs->nkept, xyb, last ? NULL : &half);
-    free(pyr->lin.block);
     pyr->lin = half;
     pyr->scale++;
-    return err;
 }
-
-static void pyramid_end(pyramid *pyr) { free(pyr->lin.block); }
 
 /* ---- the API ---- */
 
-static int check_image(const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row)
+static int check_image(const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row, size_t pixel_bytes)
 {
-    if (!rgb || h == 0 || w == 0 || bytes_per_row < 3 * w) return SSIM2_EINVAL;
-    if (w > ((size_t)1 << 30) / h) return SSIM2_EINVAL; /* keeps every size computation in range */
+    if (!rgb || !size_ok(h, w) || (pixel_bytes != 3 && pixel_bytes != 4)) return SSIM2_EINVAL;
+    if (bytes_per_row < pixel_bytes * w) return SSIM2_EINVAL;
     return SSIM2_OK;
 }
 
-/* Allocate one scale's planes (x1, mu1, var1 per kept channel). */
-static int ref_scale_alloc(ref_scale *rs, size_t h, size_t w, int nscales, int s)
+/* Place one scale's planes (x1, mu1, var1 per kept channel) at *next, moving it past them. */
+static void ref_scale_place(ref_scale *rs, size_t h, size_t w, int nscales, int s, float **next)
 {
     rs->h = h;
     rs->w = w;
     rs->stride = round_up(w, LANES);
     rs->nkept = kept_channels(nscales, s, rs->kept);
-    if (!rs->nkept) return SSIM2_OK;
     size_t plane = h * rs->stride;
-    rs->block = calloc(3 * (size_t)rs->nkept * plane, sizeof(float));
-    if (!rs->block) return SSIM2_ENOMEM;
     for (int k = 0; k < rs->nkept; k++) {
-        rs->x1[k] = rs->block + (3 * k) * plane;
-        rs->mu1[k] = rs->block + (3 * k + 1) * plane;
-        rs->var1[k] = rs->block + (3 * k + 2) * plane;
+        rs->x1[k] = *next + (3 * k) * plane;
+        rs->mu1[k] = *next + (3 * k + 1) * plane;
+        rs->var1[k] = *next + (3 * k + 2) * plane;
+    }
+    *next += round_up(3 * (size_t)rs->nkept * plane, ALIGN_FLOATS);
+}
+
+int ssim2_ref_init(void *memory, size_t memory_bytes, const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row,
+                   size_t pixel_bytes, void *work, size_t work_bytes)
+{
+    int err = check_image(rgb, h, w, bytes_per_row, pixel_bytes);
+    if (err) return err;
+    if (!memory || memory_bytes < ssim2_ref_bytes(h, w) || !work || work_bytes < ssim2_work_bytes(h, w))
+        return SSIM2_EINVAL;
+    ssim2_ref *ref = memory;
+    memset(ref, 0, sizeof(*ref));
+    ref->h = h;
+    ref->w = w;
+    ref->nscales = scale_count(h, w);
+    float *next = (float *)memory + header_floats();
+    rgb8 img = {rgb, h, w, bytes_per_row, pixel_bytes};
+    pyramid pyr = pyramid_start(&img, ref->nscales, work);
+    for (int s = 0; s < ref->nscales; s++, h = (h + 1) / 2, w = (w + 1) / 2) {
+        ref_scale *rs = &ref->scale[s];
+        ref_scale_place(rs, h, w, ref->nscales, s, &next);
+        pyramid_next(&pyr, rs, rs->x1);
+        for (int k = 0; k < rs->nkept; k++) active->ref_channel(rs, k, (float *)work + pyr.at.blur);
     }
     return SSIM2_OK;
-}
-
-ssim2_ref *ssim2_ref_new(const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row, int *error)
-{
-    int err = check_image(rgb, h, w, bytes_per_row);
-    ssim2_ref *ref = err ? NULL : calloc(1, sizeof(*ref));
-    float *work = err ? NULL : malloc(WORK_FLOATS * sizeof(float));
-    if (!err && (!ref || !work)) err = SSIM2_ENOMEM;
-    if (!err) {
-        ref->h = h;
-        ref->w = w;
-        ref->nscales = scale_count(h, w);
-        pyramid pyr = pyramid_start(rgb, h, w, bytes_per_row, ref->nscales);
-        for (int s = 0; !err && s < ref->nscales; s++, h = (h + 1) / 2, w = (w + 1) / 2) {
-            ref_scale *rs = &ref->scale[s];
-            err = ref_scale_alloc(rs, h, w, ref->nscales, s);
-            if (!err) err = pyramid_next(&pyr, rs, rs->x1);
-            for (int k = 0; !err && k < rs->nkept; k++) active->ref_channel(rs, k, work);
-        }
-        pyramid_end(&pyr);
-    }
-    free(work);
-    if (err) {
-        ssim2_ref_free(ref);
-        ref = NULL;
-    }
-    if (error) *error = err;
-    return ref;
-}
-
-void ssim2_ref_free(ssim2_ref *ref)
-{
-    if (!ref) return;
-    for (int s = 0; s < NUM_SCALES; s++) free(ref->scale[s].block);
-    free(ref);
 }
 
 /* Weighted sum of the features and the fitted nonlinearity of the reference's Msssim.score(). */
@@ -442,19 +487,17 @@ static double final_score(const double *features, int nfeatures)
     return 100.0 - 10.0 * pow(total, 0.6276336467831387);
 }
 
-/* Score one scale: the candidate's XYB planes into a temporary, then blur, maps and pooling per
+/* Score one scale: the candidate's XYB planes into the scratch memory, then blur, maps and pooling per
  * kept channel. features is laid out (channel, scale, norm, map). */
-static int score_scale(const ref_scale *rs, pyramid *pyr, int s, float *work, double *features)
+static void score_scale(const ref_scale *rs, pyramid *pyr, int s, double *features)
 {
     size_t plane = rs->h * rs->stride;
-    float *x2 = rs->nkept ? malloc((size_t)rs->nkept * plane * sizeof(float)) : NULL;
-    if (rs->nkept && !x2) return SSIM2_ENOMEM;
     float *xyb[3];
-    for (int k = 0; k < 3; k++) xyb[k] = k < rs->nkept ? x2 + k * plane : NULL;
-    int err = pyramid_next(pyr, rs, xyb);
-    for (int k = 0; !err && k < rs->nkept; k++) {
+    for (int k = 0; k < 3; k++) xyb[k] = k < rs->nkept ? pyr->work + pyr->at.x2 + k * plane : NULL;
+    pyramid_next(pyr, rs, xyb);
+    for (int k = 0; k < rs->nkept; k++) {
         double sums[6] = {0}; /* per map (ssim, artifact, detail lost): sum of v, sum of v^4 */
-        active->score_channel(rs, k, xyb[k], work, sums);
+        active->score_channel(rs, k, xyb[k], pyr->work + pyr->at.blur, sums);
         double *f = features + (rs->kept[k] * pyr->nscales + s) * 6;
         double pixels = (double)rs->h * (double)rs->w;
         for (int m = 0; m < 3; m++) {
@@ -462,24 +505,21 @@ static int score_scale(const ref_scale *rs, pyramid *pyr, int s, float *work, do
             f[3 + m] = pow(sums[2 * m + 1] / pixels, 0.25);
         }
     }
-    free(x2);
-    return err;
 }
 
-int ssim2_score(const ssim2_ref *ref, const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row,
-                double *score)
+int ssim2_score(const void *reference, const uint8_t *rgb, size_t h, size_t w, size_t bytes_per_row,
+                size_t pixel_bytes, void *work, size_t work_bytes, double *score)
 {
-    if (!ref || !score) return SSIM2_EINVAL;
-    int err = check_image(rgb, h, w, bytes_per_row);
+    const ssim2_ref *ref = reference;
+    if (!ref || !score || !work) return SSIM2_EINVAL;
+    int err = check_image(rgb, h, w, bytes_per_row, pixel_bytes);
     if (err) return err;
     if (h != ref->h || w != ref->w) return SSIM2_ESIZE;
+    if (work_bytes < ssim2_work_bytes(h, w)) return SSIM2_EINVAL;
     double features[3 * NUM_SCALES * 6] = {0};
-    float *work = malloc(WORK_FLOATS * sizeof(float));
-    if (!work) return SSIM2_ENOMEM;
-    pyramid pyr = pyramid_start(rgb, h, w, bytes_per_row, ref->nscales);
-    for (int s = 0; !err && s < ref->nscales; s++) err = score_scale(&ref->scale[s], &pyr, s, work, features);
-    pyramid_end(&pyr);
-    free(work);
-    if (!err) *score = final_score(features, 3 * ref->nscales * 6);
-    return err;
+    rgb8 img = {rgb, h, w, bytes_per_row, pixel_bytes};
+    pyramid pyr = pyramid_start(&img, ref->nscales, work);
+    for (int s = 0; s < ref->nscales; s++) score_scale(&ref->scale[s], &pyr, s, features);
+    *score = final_score(features, 3 * ref->nscales * 6);
+    return SSIM2_OK;
 }
