@@ -9,7 +9,9 @@ The floor is the function's time less every whole-image score after the first an
 walk: what the same code would cost if the prediction were so good that one whole-image score settled
 every picture. Its ratio to one decode + encode (`bench.quality.baseline`) is the least any verifier that
 scores the whole image with this SSIMULACRA2 could reach. Stage times are wrapped around the shipped
-functions in each worker process (measurement only; nothing the function does is changed).
+functions in each worker process (measurement only; nothing the function does is changed). Times are the worker's
+CPU time (time.process_time: user and system, page faults included), the baseline's too, so that other work on the
+machine inflates them less than a wall clock would.
 Writes bench/results/stages.md.
 """
 
@@ -46,11 +48,11 @@ def _timed(stage: Callable[[tuple], str], function: Callable) -> Callable:
 
     @functools.wraps(function)
     def run(*args, **kwargs):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             return function(*args, **kwargs)
         finally:
-            _clock[stage(args)] += time.perf_counter() - start
+            _clock[stage(args)] += time.process_time() - start
 
     return run
 
@@ -66,11 +68,11 @@ def _measure(sample: search.Sample, quality: int, subsampling: str, tables: str)
     """Sample.measure, timed and counted only where it encodes and scores (a repeat is a cache lookup)."""
     if (quality, subsampling, tables) in sample._tried:
         return _SHIPPED_MEASURE(sample, quality, subsampling, tables)
-    part, start = _part(sample), time.perf_counter()
+    part, start = _part(sample), time.process_time()
     try:
         return _SHIPPED_MEASURE(sample, quality, subsampling, tables)
     finally:
-        _clock[f"{part}: scores"] += time.perf_counter() - start
+        _clock[f"{part}: scores"] += time.process_time() - start
         _clock[f"{part}: count"] += 1
 
 
@@ -85,19 +87,25 @@ def _instrument() -> None:
     model_type.predict = _timed(lambda args: "features + prediction", model_type.predict)
 
 
+def _cpu_seconds(function: Callable, *args: object) -> float:
+    start = time.process_time()
+    function(*args)
+    return time.process_time() - start
+
+
 def measure(job: tuple[Path, Path, tuple[int, ...]]) -> list[dict[str, object]]:
     path, corpus_dir, targets = job
     item = corpus.load(path, corpus_dir)
     if item is None:
         return []
     data, rows = path.read_bytes(), []
-    base = min(baseline(data) for _ in range(3))
+    base = min(_cpu_seconds(baseline, data) for _ in range(3))
     _whole_size[0] = item.pixels.size
     for target in targets:
         _clock.clear()
-        start = time.perf_counter()
+        start = time.process_time()
         optimize(data, Settings(target=target), shipped_model())
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         stages = {stage: _clock[stage] for stage in STAGES[:-1]}
         stages["rest"] = seconds - sum(stages.values())
         whole_scores = _clock["whole: count"]
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         f"`python -m bench.stages --split train{f' --limit {args.limit}' if args.limit else ''}`")
     lines = ["# Where the time goes", "",
              (f"Command: {command}, {len(rows) // len(args.targets)} pictures of the {args.split} split, "
-              f"{args.jobs} worker processes. Stage shares are of the summed time; the ratios to one "
+              f"{args.jobs} worker processes, CPU time. Stage shares are of the summed time; the ratios to one "
               "decode + encode are medians per picture. Floor: the time less every whole-image score after the "
               "first and less the sample walk (see bench/stages.py)."), "",
              "| target | pictures | x decode+encode | " + " | ".join(STAGES)

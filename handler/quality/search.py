@@ -10,7 +10,6 @@ memory, the check runs on a mosaic of tiles a megapixel or more each, covering h
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from handler.image import encode as px
+from handler.image import pixels as views
 from handler.image.intake import Probe
 from handler.image.jpeg import ANNEX_K
 from handler.image.metadata import NONE, Metadata
@@ -177,7 +177,7 @@ def scored_pixels(image: Image.Image) -> np.ndarray:
     factor = -(-MIN_SIDE // min(image.size))
     if factor > 1:
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # convert() would copy an RGB image
+    return views.view(image if image.mode == "RGB" else image.convert("RGB"))  # convert() would copy an RGB image
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,8 @@ class Sample:
         self._target = target
         self._reference = Reference(scored_pixels(image))
         self._tried: dict[tuple[int, str, str], tuple[float, bytes]] = {}
+        self._block: Image.core.ImagingCore | None = None
+        """The memory every candidate is decoded into (pixels.decode_into): one block, reused."""
 
     @property
     def scored(self) -> int:
@@ -215,7 +217,9 @@ class Sample:
     def measure(self, quality: int, subsampling: str, tables: str) -> tuple[float, bytes]:
         if (quality, subsampling, tables) not in self._tried:
             encoded = px.encode(self.image, quality, subsampling, self._metadata, tables=tables)
-            score = self._reference.score(scored_pixels(Image.open(io.BytesIO(encoded))))
+            candidate = views.decode_into(encoded, self._block)
+            self._block = candidate.im
+            score = self._reference.score(scored_pixels(candidate))
             self._tried[quality, subsampling, tables] = (score, encoded)
         return self._tried[quality, subsampling, tables]
 
