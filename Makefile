@@ -90,6 +90,7 @@ bench: $(STAMP) native
 tune: $(STAMP) $(ENC_STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
+	$(PY) -m bench.progressive --corpus $(CORPUS)
 	$(ENC_VENV)/bin/python -m bench.encoders --corpus $(CORPUS) --pictures 40
 
 load: $(STAMP) native

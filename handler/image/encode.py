@@ -62,17 +62,23 @@ PROGRESSIVE_MIN_BYTES = 5000
 scans' headers outweigh what they save, while the encode costs about two baseline ones (`make tune`,
 bench/results/train/sample-tuning.md)."""
 
+PROGRESSIVE_MIN_BPP = 0.4
+"""Below this many bits per pixel of baseline output the progressive encode is not tried either: most blocks then
+keep a few coefficients, each of the progressive scans pays its own end-of-block runs for them, and the baseline
+encoding is nearly always the smaller (`python -m bench.progressive`, bench/results/train/progressive.md)."""
+
 
 def leaner(
     pixels: Image.Image, quality: int, subsampling: str, tables: str, metadata: Metadata, encoded: bytes
 ) -> bytes:
-    """`encoded`, or the same pixels coded progressively where that is smaller (tried from PROGRESSIVE_MIN_BYTES).
+    """`encoded`, or the same pixels coded progressively where that is smaller (tried from PROGRESSIVE_MIN_BYTES and
+    PROGRESSIVE_MIN_BPP).
 
     Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
     score, are the same (tests/unit/test_core.py); what it saves for one more encode is in
     bench/results/quality.md.
     """
-    if len(encoded) < PROGRESSIVE_MIN_BYTES:
+    if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
         return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
     return progressive if len(progressive) < len(encoded) else encoded

@@ -228,3 +228,11 @@ def test_a_kept_original_declares_the_type_of_its_format_and_a_rejected_one_is_a
     _, rejected = optimize(b"<html><script>alert(1)</script></html>", settings, fixed_model)
     assert (rejected.outcome, rejected.content_type, rejected.content_disposition) == (
         REJECTED, "application/octet-stream", "attachment")
+
+
+def test_a_baseline_output_under_the_bits_per_pixel_floor_is_not_re_encoded_progressively(monkeypatch):
+    image = photo_like(512, 384)
+    baseline = px.encode(image, 50, "4:2:0", NONE)
+    assert len(baseline) >= px.PROGRESSIVE_MIN_BYTES and 8 * len(baseline) < px.PROGRESSIVE_MIN_BPP * 512 * 384
+    monkeypatch.setattr(px, "encode", lambda *args, **kwargs: pytest.fail("encoded again"))
+    assert px.leaner(image, 50, "4:2:0", "annex-k", NONE, baseline) is baseline
