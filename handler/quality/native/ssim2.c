@@ -331,11 +331,25 @@ static void rows_at(float *const planes[3], int n, size_t offset, float *rows[3]
     for (int k = 0; k < 3; k++) rows[k] = k < n ? planes[k] + offset : NULL;
 }
 
+/* 8-bit sRGB pixels `step` bytes apart to linear planes: inlined with a constant step, so that the loop's
+ * addressing is as cheap as for one fixed layout. */
+static inline ALWAYS_INLINE void to_linear(const uint8_t *px, size_t w, size_t step, float *const out[3])
+{
+    float *r = out[0], *g = out[1], *b = out[2];
+    for (size_t x = 0; x < w; x++, px += step) {
+        r[x] = LINEAR[px[0]];
+        g[x] = LINEAR[px[1]];
+        b[x] = LINEAR[px[2]];
+    }
+}
+
 /* 8-bit sRGB pixels `pixel_bytes` apart (3 for RGB, 4 for RGBX, the fourth byte unread) to linear planes. */
 static void rgb8_to_linear_row(const uint8_t *px, size_t w, size_t pixel_bytes, float *const out[3])
 {
-    for (size_t x = 0; x < w; x++)
-        for (int c = 0; c < 3; c++) out[c][x] = LINEAR[px[pixel_bytes * x + c]];
+    if (pixel_bytes == 4)
+        to_linear(px, w, 4, out);
+    else
+        to_linear(px, w, 3, out);
 }
 
 /* One row of the half-size linear RGB, its padding zeroed (the next scale's XYB reads whole vectors). */
