@@ -313,9 +313,13 @@ def verified(pixels: Image.Image, quality: int, bounds: Bounds, target: int, met
         return replace(chosen, whole_image_checks=whole.scored)
     whole = None if checked is None else Sample(checked, NONE, target)
     chosen = settled if whole is None else either_confirmed(whole, searched, settled, quality, bounds, target)
+    checks = whole.scored if whole else 0
+    # The samples' references, scratch and candidate memory go before the encode of the whole image, which needs
+    # memory of its own: the peak is that of the larger of the two (bench/results/runtime.md).
+    del whole, searched
     data = px.encode(pixels, chosen.quality, chosen.subsampling, metadata, tables=chosen.tables)
     return Candidate(data, chosen.quality, chosen.subsampling, chosen.tables, chosen.score, sampled=True,
-                     whole_image_checks=whole.scored if whole else 0)
+                     whole_image_checks=checks)
 
 
 def either_confirmed(

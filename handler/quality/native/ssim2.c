@@ -78,7 +78,8 @@ static float HTAPS[TAPS];   /* its float32 rounding: the horizontal blur's weigh
 static float OFFSET_Y;      /* 0.01 - cbrt(bias), in double then float */
 
 /* The original's side of one scale: for each kept channel its XYB plane x1, blurred mean mu1 and
- * variance + C2. Rows are `stride` floats apart, a multiple of LANES, the padding zeroed. */
+ * variance + C2. Rows are `stride` floats apart, a multiple of LANES; the padding holds finite values (the
+ * XYB of zero linear RGB and its blur) that the pooling masks off. */
 typedef struct {
     size_t h, w, stride;
     int nkept, kept[3];
