@@ -3,7 +3,9 @@
 On the held-out split, at each target, the function as shipped runs on every picture with each stage timed:
 the decode, the features and prediction, preparing and scoring the sample the walk runs on (the mosaic),
 preparing and scoring the whole image (each score encodes, decodes and scores one candidate), the final
-progressive encode, and the rest. It also counts the whole-image scores per picture.
+progressive encode, and the rest. It also counts the whole-image scores per picture: of all pictures, and of those
+over search.WHOLE_MAX_PIXELS, where they are confirmations of the mosaic's answer (at or below it, the walk runs
+on the whole image, and each of its steps counts).
 
 The floor is the function's time less every whole-image score after the first and less the whole sample
 walk: what the same code would cost if the prediction were so good that one whole-image score settled
@@ -112,6 +114,7 @@ def measure(job: tuple[Path, Path, tuple[int, ...]]) -> list[dict[str, object]]:
         extra = _clock["whole: scores"] * (1 - 1 / whole_scores) if whole_scores else 0.0
         floor = seconds - extra - stages["sample: prepare"] - stages["sample: scores"]
         rows.append({"target": target, "seconds": seconds, "baseline": base, "whole_scores": whole_scores,
+                     "walked_whole": item.pixels.width * item.pixels.height <= search.WHOLE_MAX_PIXELS,
                      "sample_scores": _clock["sample: count"], "floor": floor, **stages})
     return rows
 
@@ -121,9 +124,11 @@ def summary(rows: list[dict[str, object]], target: int) -> list[str]:
     total = sum(r["seconds"] for r in group)
     counts = Counter(min(r["whole_scores"], 4) for r in group)
     histogram = ", ".join(f"{'4 or more' if n == 4 else n}: {counts[n]}" for n in sorted(counts))
+    confirmed = [r["whole_scores"] for r in group if not r["walked_whole"]]
     return [f"| {target} | {len(group)} | {statistics.median(r['seconds'] / r['baseline'] for r in group):.2f} | "
             + " | ".join(f"{sum(r[stage] for r in group) / total:.0%}" for stage in STAGES)
             + f" | {statistics.mean(r['whole_scores'] for r in group):.2f} ({histogram}) | "
+            f"{statistics.mean(confirmed) if confirmed else 0:.2f} ({len(confirmed)}) | "
             f"{statistics.mean(r['sample_scores'] for r in group):.1f} | "
             f"{statistics.median(r['floor'] / r['baseline'] for r in group):.2f} |"]
 
@@ -146,9 +151,9 @@ def main(argv: list[str] | None = None) -> None:
               "decode + encode are medians per picture. Floor: the time less every whole-image score after the "
               "first and less the sample walk (see bench/stages.py)."), "",
              "| target | pictures | x decode+encode | " + " | ".join(STAGES)
-             + " | whole-image scores per picture (how many pictures) | sample scores per picture | floor, "
-               "x decode+encode |",
-             "|---|---|---|" + "---|" * len(STAGES) + "---|---|---|"]
+             + " | whole-image scores per picture (how many pictures) | the same over 256 x 256, where the walk is "
+               "on the mosaic (pictures) | sample scores per picture | floor, x decode+encode |",
+             "|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|"]
     for target in args.targets:
         lines += summary(rows, target)
     publish("stages.md" if args.split == "test" else "train/stages.md", "\n".join(lines + [""]))
