@@ -15,9 +15,10 @@ NATIVE_DIR := handler/quality/native
 NATIVE_LIB := $(NATIVE_DIR)/_ssim2.so
 NATIVE_SRC := $(NATIVE_DIR)/ssim2.c $(NATIVE_DIR)/ssim2_kernels.h $(NATIVE_DIR)/ssim2.h
 CC ?= cc
+PEER_BIN := build/peers/bin/jpeg-recompress
 SSIM2_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
 
-.PHONY: help venv native run test test-fast lint model label bench tune load fuzz clean
+.PHONY: help venv native run test test-fast lint model label bench tune load fuzz peers clean
 
 help:
 	@echo "make native       build the SSIMULACRA2 kernel, $(NATIVE_LIB) (the targets that run the function do it first)"
@@ -29,6 +30,7 @@ help:
 	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants"
 	@echo "make tune         quantisation tables, the verifier's sample variants, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
+	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO inputs through the core (bench/results/fuzz.md)"
 
 $(STAMP): requirements-dev.txt handler/requirements.txt
@@ -98,6 +100,13 @@ load: $(STAMP) native
 
 fuzz: $(STAMP) native
 	$(PY) -m bench.fuzz --examples 20000 --seed 0
+
+# A benchmark peer, built from source into build/peers/ (gitignored); never part of the function or its package.
+$(PEER_BIN): scripts/build_peers.sh
+	scripts/build_peers.sh
+
+peers: $(STAMP) native $(PEER_BIN)
+	$(PY) -m bench.peers --corpus $(CORPUS) --peer $(PEER_BIN)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(ENC_VENV) .aws-sam .pytest_cache $(NATIVE_LIB)

@@ -39,15 +39,20 @@ def train_arguments(description: str | None) -> argparse.ArgumentParser:
 
 
 def on_train_draw(args: argparse.Namespace, measure) -> tuple[list[dict], int]:
-    """The rows `measure` gives for each picture of the draw (called with (path, corpus)), in args.jobs worker
-    processes, and how many pictures were drawn. The draw is fixed (seed 0), so every variant and every run
-    sees the same pictures."""
+    """on_draw over the train split: what the tuning benchmarks measure."""
+    return on_draw(args, measure, "train")
+
+
+def on_draw(args: argparse.Namespace, measure, split: str) -> tuple[list[dict], int]:
+    """The rows `measure` gives for each picture of a draw of `split` (called with (path, corpus)), in args.jobs
+    worker processes, and how many pictures were drawn. The draw is fixed (seed 0), so every variant and every
+    run sees the same pictures."""
     import random
     from multiprocessing import Pool
 
     from training.label import pictures
 
-    names = pictures("train")
+    names = pictures(split)
     random.Random(0).shuffle(names)
     jobs = [(args.corpus / name, args.corpus) for name in names[: args.limit or args.pictures]]
     with Pool(args.jobs) as pool:
