@@ -6,14 +6,17 @@ they are, as a user would run it; other sources (PNG) as a PPM of the pixels the
 --ppm option, so that no lossy intermediate stands between the original and either output. Each of its settings
 below runs with its defaults otherwise (metadata kept, as the function keeps it by default). The function runs at
 each preset with the shipped model, as bench/quality.py runs it. Every output is scored by this project's
-SSIMULACRA2 against the original's decoded pixels, as a viewer shows it (EXIF orientation applied: the peer keeps
-the orientation tag and the stored pixels). An output that is not smaller than its input counts as the input
-(score 100), for both. Seconds are CPU seconds (the peer's process; the function's, one BLAS thread), so that
-other load on the machine does not move them much. The peer binary is built by scripts/build_peers.sh.
+SSIMULACRA2 against the original's decoded pixels, as bench/quality.py scores them: stored pixels on both
+sides, since the function and the peer both keep the EXIF orientation tag and the pixels as stored. An output
+that is not smaller than its input counts as the input (score 100), for both. Seconds are CPU seconds (the
+peer's process; the function's, one BLAS thread), so that other load on the machine moves them little. The
+peer binary is built by scripts/build_peers.sh. Writes bench/results/peers.md and peers-rows.csv (one row per
+picture and runner).
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import io
@@ -23,14 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from bench import corpus_arguments, on_draw, publish
-from bench.quality import published, shipped_model
+from bench.quality import RESULTS, output_score, published, shipped_model
 from handler.core import optimize
 from handler.quality.ssim2 import Reference
 from handler.settings import PRESETS, Settings
@@ -78,11 +80,6 @@ def function_runner(target: int) -> str:
 
 def peer_runner(setting: str) -> str:
     return f"{PEER_NAME} {setting}"
-
-
-def viewed(out: bytes) -> np.ndarray:
-    """An output's pixels as a viewer shows them: decoded by Pillow, EXIF orientation applied."""
-    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(out))).convert("RGB"))
 
 
 def peer_input(item: corpus.Item, data: bytes) -> tuple[bytes, tuple[str, ...]]:
@@ -139,7 +136,7 @@ def measure(job: tuple[Path, Path], peer: Path, targets: tuple[int, ...]) -> lis
         if bytes_out < len(data):
             digest = hashlib.sha1(out).digest()
             if digest not in scores:
-                scores[digest] = original.score(viewed(out))
+                scores[digest] = output_score(original, out)
             score = scores[digest]
         rows.append(Row(item.name, runner, len(data), bytes_out, round(score, 3), round(seconds, 4), error))
     print(f"{item.name}: done", flush=True)
@@ -259,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     targets = tuple(args.targets)
     rows, drawn = on_draw(args, functools.partial(measure, peer=args.peer, targets=targets), "test")
     command = " ".join(["python -m bench.peers", *(sys.argv[1:] if argv is None else argv)])
+    with (RESULTS / "peers-rows.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, [field.name for field in fields(Row)])
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in sorted(rows, key=lambda row: (row.name, row.runner)))
     publish("peers.md", report(rows, targets, command, drawn, args.peer))
 
 
