@@ -27,7 +27,7 @@ help:
 	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
-	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants"
+	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants, jpeg-recompress side by side (where make peers built it)"
 	@echo "make tune         quantisation tables, the verifier's sample variants, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
@@ -88,6 +88,7 @@ bench: $(STAMP) native
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
 	$(PY) -m bench.formats --corpus $(CORPUS)
+	$(PY) -m bench.peers --corpus $(CORPUS) --peer $(PEER_BIN)
 
 tune: $(STAMP) $(ENC_STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
