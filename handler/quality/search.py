@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from handler.image import encode as px
+from handler.image import jpegli
 from handler.image.intake import Probe
 from handler.image.jpeg import ANNEX_K
 from handler.image.metadata import NONE, Metadata
@@ -104,6 +105,11 @@ lower down (about 3 quality steps to gain); a pass by less is kept (see `confirm
 SAMPLE_SURPLUS = 0.0
 """A mosaic score passing its goal by less than this ends the mosaic walk; 0 walks on until the
 passing and failing qualities are adjacent."""
+
+OFFER_JPEGLI = True
+"""Walk jpegli (handler.image.jpegli) beside Pillow on RGB pictures, the smaller passing encoding winning. Off, the
+search is Pillow's alone: `python -m bench.encoder_choice` turns it off to measure what jpegli gives and costs
+(bench/results/train/encoder-choice.md)."""
 
 MAX_ENCODES = 6
 SLOPE = 1.5
@@ -268,6 +274,9 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
     if not subsampled[0].passes and subsampled[0].tables != ANNEX_K:
         subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
+    if OFFER_JPEGLI and tiles.image.mode == "RGB":
+        start = bounds.clamp(quality + jpegli.QUALITY_OFFSET)
+        subsampled.append(tiles.settle(jpegli.SUBSAMPLING, start, bounds, goal, enough, jpegli.JPEGLI))
     best = _best(subsampled)
     held_back = not best.passes or best.quality > SUBSAMPLED_MAX
     if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or held_back):
