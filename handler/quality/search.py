@@ -270,12 +270,16 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
 
     libjpeg's tables rescue a JPEG whose own quality caps the search (bounds.high): re-encoded with its own
     tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
-    requantise every block and can miss the target at every quality the cap allows."""
+    requantise every block and can miss the target at every quality the cap allows.
+
+    jpegli (RGB only) is walked where Pillow's 4:2:0 passes, from the quality that walk settled on: it codes 4:2:0
+    only, and where Pillow's 4:2:0 missed the goal at the highest quality allowed, jpegli's missed it too on the
+    train split (`python -m bench.encoder_choice`)."""
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
     if not subsampled[0].passes and subsampled[0].tables != ANNEX_K:
         subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
-    if OFFER_JPEGLI and tiles.image.mode == "RGB":
-        start = bounds.clamp(quality + jpegli.QUALITY_OFFSET)
+    if OFFER_JPEGLI and tiles.image.mode == "RGB" and subsampled[0].passes:
+        start = bounds.clamp(subsampled[0].quality + jpegli.QUALITY_OFFSET)
         subsampled.append(tiles.settle(jpegli.SUBSAMPLING, start, bounds, goal, enough, jpegli.JPEGLI))
     best = _best(subsampled)
     held_back = not best.passes or best.quality > SUBSAMPLED_MAX
