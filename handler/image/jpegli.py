@@ -22,10 +22,10 @@ SUBSAMPLING = "4:2:0"
 
 QUALITY_OFFSET = 2
 """jpegli's quality scale sits above libjpeg's: the median lowest quality reaching each preset on the train split
-was 62/79/87/92 for jpegli against 59/77/85/90 for Pillow with libjpeg's tables in 4:2:0, the coding the model's
-labels use (`python -m bench.encoders`, bench/results/train/encoders.md). A jpegli walk starts this much above the
-model's prediction; the record's quality stays on jpegli's scale (where the same number keeps a little less than
-libjpeg's, so the cap at the source's own quality holds for it too)."""
+was 2 or 3 steps higher for jpegli than for Pillow with libjpeg's tables in 4:2:0 (`python -m bench.encoders`,
+bench/results/train/encoders.md). A jpegli walk starts this much above the quality Pillow's walk settled on; the
+record's quality stays on jpegli's scale (where the same number keeps a little less than libjpeg's, so the cap at
+the source's own quality holds for it too)."""
 
 
 def encode(pixels: Image.Image, quality: int) -> bytes:

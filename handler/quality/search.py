@@ -273,8 +273,8 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
     requantise every block and can miss the target at every quality the cap allows.
 
     jpegli (RGB only) is walked where Pillow's 4:2:0 passes, from the quality that walk settled on: it codes 4:2:0
-    only, and where Pillow's 4:2:0 missed the goal at the highest quality allowed, jpegli's missed it too on the
-    train split (`python -m bench.encoder_choice`)."""
+    only, and on 40 train pictures walking it where Pillow's 4:2:0 fails too changed no target's total bytes at
+    three decimals (`python -m bench.encoder_choice`, with and without this rule)."""
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
     if not subsampled[0].passes and subsampled[0].tables != ANNEX_K:
         subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
