@@ -28,7 +28,7 @@ help:
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants, jpeg-recompress side by side (where make peers built it)"
-	@echo "make tune         quantisation tables, the verifier's sample variants, JPEG encoders on the train split (bench/results/train/)"
+	@echo "make tune         quantisation tables, the verifier's sample variants, the encoder chosen per picture, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO inputs through the core (bench/results/fuzz.md)"
@@ -94,6 +94,7 @@ tune: $(STAMP) $(ENC_STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
 	$(PY) -m bench.progressive --corpus $(CORPUS)
+	$(PY) -m bench.encoder_choice --corpus $(CORPUS) --pictures 40
 	$(ENC_VENV)/bin/python -m bench.encoders --corpus $(CORPUS) --pictures 40
 
 load: $(STAMP) native

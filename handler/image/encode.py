@@ -7,7 +7,8 @@ import io
 
 from PIL import Image, ImageFile
 
-from handler.image.jpeg import ANNEX_K, ROBIDOUX, TABLE_SETS, with_segments
+from handler.image import jpegli
+from handler.image.jpeg import ANNEX_K, ROBIDOUX, TABLE_SETS, header_segments, with_segments
 from handler.image.metadata import Metadata
 
 ROBIDOUX_BELOW = 90
@@ -31,12 +32,23 @@ def encode(
     tables: str = ANNEX_K,
 ) -> bytes:
     """Baseline JPEG with optimized Huffman tables, as the oracle uses (progressive on request), quantised with
-    the base `tables` (a TABLE_SETS name) scaled to `quality` (Pillow scales given tables as libjpeg its own)."""
+    the base `tables` (a TABLE_SETS name) scaled to `quality` (Pillow scales given tables as libjpeg its own); or,
+    for `tables` JPEGLI, jpegli's sequential 4:2:0 coding of RGB pixels at `quality` on its own scale."""
+    if tables == jpegli.JPEGLI:
+        return with_segments(_with_header(jpegli.encode(pixels, quality), metadata), 0xED, metadata.app13)
     options: dict[str, object] = {} if pixels.mode == "L" else {"subsampling": subsampling}
     if tables != ANNEX_K:
         options["qtables"] = [base.astype(int).tolist() for base in TABLE_SETS[tables][: len(pixels.getbands())]]
     options.update(metadata.save_options())
     return with_segments(_encode(pixels, quality, progressive, options), 0xED, metadata.app13)
+
+
+def _with_header(jpeg: bytes, metadata: Metadata) -> bytes:
+    """`jpeg`, which has no APP or COM segment, with those Pillow writes for `metadata` (JFIF, EXIF, ICC, XMP, the
+    comment), taken from its encoding of a few pixels: one writer of metadata for both encoders."""
+    tiny = _save(Image.new("RGB", (8, 8)), **metadata.save_options())
+    end = next(at for marker, at in header_segments(tiny) if not (0xE0 <= marker <= 0xEF or marker == 0xFE))
+    return jpeg[:2] + tiny[2:end] + jpeg[2:]
 
 
 def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[str, object]) -> bytes:
@@ -78,7 +90,8 @@ def leaner(
     score, are the same (tests/unit/test_core.py); what it saves for one more encode is in
     bench/results/quality.md.
     """
-    if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
+    if (len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height
+            or tables == jpegli.JPEGLI):  # pyjpegli writes sequential scans only
         return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
     return progressive if len(progressive) < len(encoded) else encoded

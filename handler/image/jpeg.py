@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from handler.image import jpegli
+
 # libjpeg's base tables (ITU T.81 Annex K), in natural (row-major) order as Pillow reports them.
 _LUMA = np.array([
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
@@ -86,18 +88,18 @@ def marked_quality(comment: bytes) -> int | None:
 
 def _has_tables_of(quantization: dict[int, list[int]], quality: int) -> bool:
     """Whether the file's quantisation tables are those of `quality` in one of the TABLE_SETS (one table for
-    greyscale)."""
+    greyscale), or jpegli's at `quality`."""
     count = len(quantization)
-    return count in (1, 2) and any(
+    return count in (1, 2) and (any(
         all(np.array_equal(quantization.get(i, ()), by_quality[i][quality - 1]) for i in range(count))
         for by_quality in _BY_QUALITY.values()
-    )
+    ) or {i: list(table) for i, table in quantization.items()} == jpegli.tables(quality))
 
 
 def own_mark(image: Image.Image) -> str | None:
     """The mark of an output of this function, where the file is still the encoding the mark describes (its
-    tables are those of the marked quality). An output re-saved by an editor that keeps comments has other
-    tables, and is optimized like any other upload."""
+    tables are those of the marked quality, from either encoder). An output re-saved by an editor that keeps
+    comments has other tables, and is optimized like any other upload."""
     if not isinstance(image, JpegImagePlugin.JpegImageFile):
         return None
     for name, payload in image.applist:

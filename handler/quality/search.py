@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from handler.image import encode as px
+from handler.image import jpegli
 from handler.image import pixels as views
 from handler.image.intake import Probe
 from handler.image.jpeg import ANNEX_K
@@ -108,6 +109,11 @@ lower down (about 3 quality steps to gain); a pass by less is kept (see `confirm
 SAMPLE_SURPLUS = 0.0
 """A mosaic score passing its goal by less than this ends the mosaic walk; 0 walks on until the
 passing and failing qualities are adjacent."""
+
+OFFER_JPEGLI = True
+"""Walk jpegli (handler.image.jpegli) beside Pillow on RGB pictures, the smaller passing encoding winning. Off, the
+search is Pillow's alone: `python -m bench.encoder_choice` turns it off to measure what jpegli gives and costs
+(bench/results/train/encoder-choice.md)."""
 
 MAX_ENCODES = 6
 SLOPE = 1.5
@@ -277,10 +283,17 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
     libjpeg's tables rescue a JPEG whose own quality caps the search (bounds.source_capped): re-encoded with its
     own tables at or near that quality, it keeps most of its coefficients and scores high, while other tables
     requantise every block and can miss the target at every quality the cap allows. Without that cap they
-    rescue nothing (other tables can go higher), and trying them would cost whole-image checks for nothing."""
+    rescue nothing (other tables can go higher), and trying them would cost whole-image checks for nothing.
+
+    jpegli (RGB only) is walked where Pillow's 4:2:0 passes, from the quality that walk settled on: it codes 4:2:0
+    only, and on 40 train pictures walking it where Pillow's 4:2:0 fails too changed no target's total bytes at
+    three decimals (`python -m bench.encoder_choice`, with and without this rule)."""
     subsampled = [tiles.settle("4:2:0", quality, bounds, goal, enough)]
     if not subsampled[0].passes and subsampled[0].tables != ANNEX_K and bounds.source_capped:
         subsampled.append(tiles.settle("4:2:0", quality, bounds, goal, enough, ANNEX_K))
+    if OFFER_JPEGLI and tiles.image.mode == "RGB" and subsampled[0].passes:
+        start = bounds.clamp(subsampled[0].quality + jpegli.QUALITY_OFFSET)
+        subsampled.append(tiles.settle(jpegli.SUBSAMPLING, start, bounds, goal, enough, jpegli.JPEGLI))
     best = _best(subsampled)
     held_back = not best.passes or best.quality > SUBSAMPLED_MAX
     if tiles.image.mode == "RGB" and (goal >= HIGH_TARGET or held_back):

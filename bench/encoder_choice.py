@@ -1,0 +1,81 @@
+"""What choosing the encoder per picture gives on the train split: `make tune` (`python -m bench.encoder_choice`).
+
+The function runs on each picture of the train draw at every preset twice: with its search weighing jpegli beside
+Pillow (handler.quality.search.OFFER_JPEGLI, as shipped) and with Pillow alone (as before jpegli). Per target: bytes
+as published against Pillow alone and against the oracle (bench.quality.oracle: libjpeg's tables, 4:2:0,
+sequential), the share of outputs whose whole image reaches the target by the project's SSIMULACRA2 (a kept
+original counts as 100) with the worst, the pictures jpegli coded, and the median time per picture as a multiple
+of one decode + encode (bench.quality.baseline) with the mean whole-image checks. Writes
+bench/results/train/encoder-choice.md; never run on the test split.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from bench import on_train_draw, publish, train_arguments
+from bench.quality import baseline, oracle, output_score, published, shipped_model, timed
+from handler.core import optimize
+from handler.image.jpegli import JPEGLI
+from handler.quality import search
+from handler.quality.metric import Reference
+from handler.settings import PRESETS, Settings
+from training import corpus
+
+CHOICES = {"Pillow alone": False, "Pillow or jpegli": True}
+"""Each way the function runs, by the value of search.OFFER_JPEGLI."""
+
+
+def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
+    path, corpus_dir = job
+    item = corpus.load(path, corpus_dir)
+    if item is None:
+        return []
+    data, model, rows = path.read_bytes(), shipped_model(), []
+    whole = Reference(np.asarray(item.pixels.convert("RGB")))
+    base = min(baseline(data) for _ in range(3))
+    for target in PRESETS:
+        oracle_bytes = published(oracle(item, target).data, data)
+        for choice, offered in CHOICES.items():
+            search.OFFER_JPEGLI = offered  # this worker process's copy of the module
+            (out, result), seconds = timed(optimize, data, Settings(target=target), model)
+            kept = result.outcome != "optimized"
+            rows.append({"target": target, "choice": choice, "oracle_bytes": oracle_bytes,
+                         "published": published(out, data), "jpegli": not kept and result.tables == JPEGLI,
+                         "score": 100.0 if kept else output_score(whole, out), "decode_encode": seconds / base,
+                         "checks": result.whole_image_checks or 0})
+    return rows
+
+
+def table(rows: list[dict[str, object]]) -> list[str]:
+    lines = ["| target | choice | bytes vs Pillow alone | bytes vs oracle | pass | worst | coded by jpegli "
+             "| x decode+encode (median) | whole-image checks (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+    for target in PRESETS:
+        alone = sum(r["published"] for r in rows if r["target"] == target and r["choice"] == "Pillow alone")
+        for choice in CHOICES:
+            group = [r for r in rows if r["target"] == target and r["choice"] == choice]
+            total = sum(r["published"] for r in group)
+            lines.append(
+                f"| {target} | {choice} | {total / alone:.3f} | {total / sum(r['oracle_bytes'] for r in group):.3f} "
+                f"| {sum(r['score'] >= target for r in group) / len(group):.0%} "
+                f"| {min(r['score'] for r in group):.1f} | {sum(r['jpegli'] for r in group)} of {len(group)} "
+                f"| {statistics.median(r['decode_encode'] for r in group):.2f} "
+                f"| {statistics.mean(r['checks'] for r in group):.2f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = train_arguments(__doc__).parse_args(argv)
+    rows, drawn = on_train_draw(args, measure)
+    used = len(rows) // (len(CHOICES) * len(PRESETS))
+    lines = ["# Choosing the encoder per picture (train split)", "",
+             f"Command: `python -m bench.encoder_choice --pictures {args.pictures} --jobs {args.jobs}`: {drawn} train "
+             f"pictures drawn, {used} recompressed. Bytes as published (the input's where the original is kept).", ""]
+    publish("train/encoder-choice.md", "\n".join(lines + table(rows) + [""]))
+
+
+if __name__ == "__main__":
+    main()
