@@ -30,6 +30,7 @@ _PERMANENT = {
     "ConditionalRequestConflict": "precondition-failed",  # HTTP 409
 }
 """Named reasons for the permanent refusals a caller can act on; any other permanent one is storage-refused."""
+MISSING_OBJECT = "missing-object"
 PRECONDITION_FAILED = "precondition-failed"
 """A conditional request whose condition no longer holds: the object changed since it was named (412), or a
 concurrent conditional write to it is in progress (409 ConditionalRequestConflict). The caller re-reads."""
@@ -163,35 +164,40 @@ class Storage:
             response = self._s3.head_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
             error = _storage_error(exc, "HeadObject", bucket, key)
-            if error.reason == "missing-object":
+            if error.reason == MISSING_OBJECT:
                 return None
             raise error from exc
         return Existing(response.get("ETag", ""), response.get("Metadata", {}))
 
-    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope, condition: Condition = NONE) -> None:
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope, condition: Condition = NONE) -> str:
         """One PutObject carrying the bytes, the metadata and the tags, so no reader sees an untagged output;
-        `condition` makes it fail (precondition-failed) where the object at the key is no longer the one read."""
+        `condition` makes it fail (precondition-failed) where the object at the key is no longer the one read.
+        Returns the ETag of what it wrote."""
         try:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params(), **condition)
+            response = self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params(), **condition)
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "PutObject", bucket, key), condition) from exc
+        return response.get("ETag", "")
 
-    def delete(self, bucket: str, key: str) -> None:
-        """DeleteObject (a version marker where the bucket is versioned)."""
+    def delete(self, bucket: str, key: str, etag: str = "") -> None:
+        """DeleteObject (a delete marker where the bucket is versioned); with `etag`, only while the object is still
+        that one (IfMatch: precondition-failed where it was replaced since it was read, missing-object where it is
+        gone)."""
+        condition = {"IfMatch": etag} if etag else {}
         try:
-            self._s3.delete_object(Bucket=bucket, Key=key)
+            self._s3.delete_object(Bucket=bucket, Key=key, **condition)
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "DeleteObject", bucket, key) from exc
 
     def copy(self, source: tuple[str, str], bucket: str, key: str, envelope: Envelope, source_etag: str = "",
-             condition: Condition = NONE) -> None:
+             condition: Condition = NONE) -> str:
         """One server-side CopyObject of the source's bytes (at most COPY_LIMIT), under the envelope's type,
         metadata, headers and tags instead of the source's: the bytes never pass through the function. With
         `source_etag`, only that version is copied; `condition` as for publish. (moto 5.2.5, which the tests
-        run against, ignores both on CopyObject; S3 honours them.)"""
+        run against, ignores both on CopyObject; S3 honours them.) Returns the ETag of the copy."""
         pinned = {"CopySourceIfMatch": source_etag} if source_etag else {}
         try:
-            self._s3.copy_object(
+            response = self._s3.copy_object(
                 CopySource={"Bucket": source[0], "Key": source[1]},
                 Bucket=bucket,
                 Key=key,
@@ -203,10 +209,11 @@ class Storage:
             )
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "CopyObject", bucket, key), condition) from exc
+        return response.get("CopyObjectResult", {}).get("ETag", "")
 
 
 def _conflict_or(error: StorageError, condition: Condition) -> StorageError:
     """A write on IfMatch that finds no object (deleted since it was read) is a failed precondition too."""
-    if "IfMatch" in condition and error.reason == "missing-object":
+    if "IfMatch" in condition and error.reason == MISSING_OBJECT:
         return StorageError(PRECONDITION_FAILED, error.detail, transient=False)
     return error
