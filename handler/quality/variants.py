@@ -22,7 +22,7 @@ from PIL import Image
 from handler.image.metadata import ORIENTATION, Metadata
 from handler.quality import search
 from handler.quality.metric import Reference
-from handler.result import Output, Variant
+from handler.result import Output, Skipped, Variant
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class Codec:
     """Variant quality steps per JPEG quality step near the presets, and `offset` below: the variant's passing
     quality as a line in the JPEG's, fitted on the train split (python -m bench.formats --tune)."""
     offset: float = 0.0
+    per_target: float = 0.0
+    """Variant quality steps per target point away from 80: `offset` was fitted at 80 and the same JPEG quality maps
+    higher at a higher target."""
     low: int = 1
     high: int = 100
     surplus: float = search.SURPLUS
@@ -56,8 +59,9 @@ class Codec:
         steps = [options for over, options in self.large if pixels > over]
         return replace(self, options={**self.options, **steps[-1]}) if steps else self
 
-    def start(self, jpeg_quality: int) -> int:
-        return min(self.high, max(self.low, round(self.offset + self.slope * jpeg_quality)))
+    def start(self, jpeg_quality: int, target: int) -> int:
+        guess = self.offset + self.slope * jpeg_quality + self.per_target * (target - 80)
+        return min(self.high, max(self.low, round(guess)))
 
     def encode(self, pixels: Image.Image, quality: int, metadata: Metadata) -> bytes:
         out = io.BytesIO()
@@ -148,15 +152,21 @@ class Scored:
 
 
 def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, jpeg_bytes: int, target: int,
-         wanted: tuple[str, ...]) -> tuple[Output, ...]:
-    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than the JPEG, smallest first.
-    Pictures under search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score them as they are."""
+         wanted: tuple[str, ...]) -> tuple[tuple[Output, ...], tuple[Skipped, ...]]:
+    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than the JPEG, smallest first,
+    and those that do not, with why. Pictures under search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score
+    them as they are."""
     codecs = [CODECS[name] for name in wanted if name in CODECS]
-    if not codecs or min(pixels.size) < search.MIN_SIDE:
-        return ()
+    if not codecs:
+        return (), ()
+    if min(pixels.size) < search.MIN_SIDE:
+        return (), tuple(Skipped(codec.name, "too-small") for codec in codecs)
     shown = upright(pixels, metadata)
-    found = [one(shown, metadata, codec, jpeg_quality, target) for codec in codecs]
-    return tuple(sorted((v for v in found if v and len(v.data) < jpeg_bytes), key=lambda v: len(v.data)))
+    found = {codec.name: one(shown, metadata, codec, jpeg_quality, target) for codec in codecs}
+    kept = sorted((v for v in found.values() if v and len(v.data) < jpeg_bytes), key=lambda v: len(v.data))
+    skipped = tuple(Skipped(name, "target-unreachable") if v is None else Skipped(name, "not-smaller", len(v.data))
+                    for name, v in found.items() if v not in kept)
+    return tuple(kept), skipped
 
 
 def one(pixels: Image.Image, metadata: Metadata, codec: Codec, jpeg_quality: int, target: int) -> Output | None:
@@ -165,7 +175,7 @@ def one(pixels: Image.Image, metadata: Metadata, codec: Codec, jpeg_quality: int
     tiles = search.sample(pixels)
     codec = codec.for_pixels(pixels.width * pixels.height)
     bounds = search.Bounds(codec.low, codec.high)
-    start = codec.start(jpeg_quality)
+    start = codec.start(jpeg_quality, target)
     whole = Scored(pixels, codec, metadata)
     if tiles is pixels:
         quality = lowest(lambda q: whole.measure(q)[0], start, bounds, target)
