@@ -181,10 +181,9 @@ it meanwhile, or a timed-out write of this one landed late) before the object is
 
 @dataclass(frozen=True)
 class Written:
-    """A write that landed: the ETag S3 gave what it wrote, and the user metadata of the object it replaced where
-    the write read that object first (None where there was none, or where the write was unconditional)."""
+    """A write that landed, and the user metadata of the object it replaced where the write read that object first
+    (None where there was none, or where the write was unconditional)."""
 
-    etag: str
     replaced: dict[str, str] | None = None
 
 
@@ -200,7 +199,8 @@ def publish(app: App, processed: Processed, data: bytes, fetched: Fetched,
     replaced: dict[str, str] | None = None
     for _ in range(WRITE_ATTEMPTS):
         try:
-            return Written(_write(app, processed, data, fetched, version, condition), replaced)
+            _write(app, processed, data, fetched, version, condition)
+            return Written(replaced)
         except StorageError as exc:
             if exc.reason != PRECONDITION_FAILED or not version.sequencer:
                 raise
@@ -225,12 +225,13 @@ def _guard(existing: Existing | None, version: SourceVersion) -> Condition | Non
 
 
 def _write(app: App, processed: Processed, data: bytes, fetched: Fetched, version: SourceVersion,
-           condition: Condition) -> str:
+           condition: Condition) -> None:
     where, carried = (app.locations.output_bucket, processed.output_key), envelope(app, processed, fetched, version)
     if fetched.data is None:
         pinned = fetched.etag if version.etag else ""  # the version the event names, not a later one
-        return app.storage.copy((processed.bucket, processed.key), *where, carried, pinned, condition)
-    return app.storage.publish(*where, data, carried, condition)
+        app.storage.copy((processed.bucket, processed.key), *where, carried, pinned, condition)
+    else:
+        app.storage.publish(*where, data, carried, condition)
 
 
 def variant_key(key: str, suffix: str) -> str:

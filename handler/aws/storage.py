@@ -169,15 +169,13 @@ class Storage:
             raise error from exc
         return Existing(response.get("ETag", ""), response.get("Metadata", {}))
 
-    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope, condition: Condition = NONE) -> str:
+    def publish(self, bucket: str, key: str, data: bytes, envelope: Envelope, condition: Condition = NONE) -> None:
         """One PutObject carrying the bytes, the metadata and the tags, so no reader sees an untagged output;
-        `condition` makes it fail (precondition-failed) where the object at the key is no longer the one read.
-        Returns the ETag of what it wrote."""
+        `condition` makes it fail (precondition-failed) where the object at the key is no longer the one read."""
         try:
-            response = self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params(), **condition)
+            self._s3.put_object(Bucket=bucket, Key=key, Body=data, **envelope.params(), **condition)
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "PutObject", bucket, key), condition) from exc
-        return response.get("ETag", "")
 
     def delete(self, bucket: str, key: str, etag: str = "") -> None:
         """DeleteObject (a delete marker where the bucket is versioned); with `etag`, only while the object is still
@@ -190,14 +188,14 @@ class Storage:
             raise _storage_error(exc, "DeleteObject", bucket, key) from exc
 
     def copy(self, source: tuple[str, str], bucket: str, key: str, envelope: Envelope, source_etag: str = "",
-             condition: Condition = NONE) -> str:
+             condition: Condition = NONE) -> None:
         """One server-side CopyObject of the source's bytes (at most COPY_LIMIT), under the envelope's type,
         metadata, headers and tags instead of the source's: the bytes never pass through the function. With
         `source_etag`, only that version is copied; `condition` as for publish. (moto 5.2.5, which the tests
-        run against, ignores both on CopyObject; S3 honours them.) Returns the ETag of the copy."""
+        run against, ignores both on CopyObject; S3 honours them.)"""
         pinned = {"CopySourceIfMatch": source_etag} if source_etag else {}
         try:
-            response = self._s3.copy_object(
+            self._s3.copy_object(
                 CopySource={"Bucket": source[0], "Key": source[1]},
                 Bucket=bucket,
                 Key=key,
@@ -209,7 +207,6 @@ class Storage:
             )
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "CopyObject", bucket, key), condition) from exc
-        return response.get("CopyObjectResult", {}).get("ETag", "")
 
 
 def _conflict_or(error: StorageError, condition: Condition) -> StorageError:
