@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -181,9 +183,6 @@ def _avif(speed: int, subsampling: str, **advanced: str) -> variants.Codec:
 TUNE_SETTINGS = {
     "avif speed 6 4:2:0": _avif(6, "4:2:0"),
     "avif speed 8 4:2:0": _avif(8, "4:2:0"),
-    "avif speed 3 4:4:4": _avif(3, "4:4:4"),
-    "avif speed 4 4:4:4": _avif(4, "4:4:4"),
-    "avif speed 5 4:4:4": _avif(5, "4:4:4"),
     "avif speed 6 4:4:4": _avif(6, "4:4:4"),
     "avif speed 7 4:4:4": _avif(7, "4:4:4"),
     "avif speed 8 4:4:4": _avif(8, "4:4:4"),
@@ -199,10 +198,13 @@ TUNE_SETTINGS = {
     "avif speed 6 4:4:4 qm-min=4": _avif(6, "4:4:4", **{"qm-min": "4"}),
     "avif speed 6 4:4:4 quant-b-adapt=1": _avif(6, "4:4:4", **{"quant-b-adapt": "1"}),
     "avif speed 6 4:4:4 enable-cdef=0": _avif(6, "4:4:4", **{"enable-cdef": "0"}),
+    "avif speed 3 4:4:4": _avif(3, "4:4:4"),
+    "avif speed 4 4:4:4": _avif(4, "4:4:4"),
+    "avif speed 5 4:4:4": _avif(5, "4:4:4"),
     "webp method 4": variants.tuned(variants.CODECS["webp"], options={"method": 4}),
     "webp method 6": variants.tuned(variants.CODECS["webp"], options={"method": 6}),
 }
-"""The settings tried (`--only` picks some by a word of their label)."""
+"""The settings tried (`--only` picks some by the end of their label), in this order: the slowest last."""
 
 
 def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
@@ -237,6 +239,7 @@ def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
                          "jpeg_quality": decision.result.quality, "quality": quality,
                          "ratio": size / len(decision.data), "seconds": statistics.mean(spent),
                          "megapixels": pixels.width * pixels.height / 1e6})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # a long run's rows as they come
     return rows
 
 
@@ -273,6 +276,7 @@ def _across(group: list[dict[str, object]]) -> str:
             f"80's median offset everywhere by {np.abs(y - x - at_80).mean():.1f})")
 
 
+TUNING = "formats-tuning.md"
 BASES = {"avif": "avif speed 6 4:4:4", "webp": "webp method 6"}
 """Each format's setting as the function encodes pictures up to LARGE_PIXELS, which every other is compared with."""
 PAIRED = ("avif speed 6 4:2:0", BASES["avif"])
@@ -324,15 +328,15 @@ def tune(args) -> None:
               for label, _ in _chosen(TUNE_SETTINGS)] if len(args.targets) > 1 else []
     command = (f"python -m bench.formats --tune --pictures {args.pictures}"
                f"{' --targets ' + ' '.join(map(str, args.targets)) if args.targets != [80] else ''}"
-               f"{' --only ' + ' '.join(args.only) if args.only else ''}")
+               f"{' --only ' + ' '.join(repr(w) for w in args.only) if args.only else ''}"
+               f"{' --results ' + args.results if args.results != TUNING else ''}")
     text = ["# Variant encoder settings (train split)", "",
             f"Command: `{command}` ({drawn} train pictures drawn; {len({r['name'] for r in rows})} optimized). Each "
             "setting at its lowest quality reaching the target on the whole image (this project's SSIMULACRA2), "
             "against the function's JPEG output at that target.", "", *tables,
             *(["One line across the targets (least squares over every picture and target):", "", *across, ""]
               if across else [])]
-    suffix = "" if args.targets == [80] else "-" + "-".join(map(str, args.targets))
-    publish(f"train/formats-tuning{suffix}.md", "\n".join(text))
+    publish(f"train/{args.results}", "\n".join(text))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -342,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="with --tune: only the settings whose label ends with one of these")
     parser.add_argument("--targets", nargs="*", type=int, default=[80], choices=PRESETS,
                         help="with --tune: the presets to tune at (default 80)")
+    parser.add_argument("--results", default=TUNING,
+                        help=f"with --tune: the file under bench/results/train/ (default {TUNING})")
     args = parser.parse_args(argv)
     tune(args) if args.tune else held_out(args)
 
