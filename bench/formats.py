@@ -317,7 +317,8 @@ def _tune_table(rows: list[dict[str, object]], target: int) -> list[str]:
                          f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
                          f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} "
                          f"| {_line(group)} |")
-    return [*lines, "", _best_of_pair([r for r in rows if r["target"] == target]), ""]
+    pair = _best_of_pair([r for r in rows if r["target"] == target])
+    return [*lines, "", *([pair, ""] if pair else [])]
 
 
 def tune(args) -> None:

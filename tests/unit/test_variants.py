@@ -245,3 +245,9 @@ def test_larger_pictures_are_encoded_faster_in_steps(pixels, speed, method):
     assert variants.CODECS["avif"].for_pixels(pixels).options["subsampling"] == "4:4:4"
     assert variants.CODECS["avif"].for_pixels(pixels).options["autotiling"] is False
     assert variants.CODECS["webp"].for_pixels(pixels).options["method"] == method
+
+
+def test_the_walk_starts_from_the_jpeg_quality_mapped_by_the_nearest_presets_offset():
+    codec = variants.tuned(variants.CODECS["avif"], offsets={70: -10.0, 90: 5.0})
+    assert [codec.start(60, target) for target in (70, 79, 81, 90)] == [50, 50, 65, 65]
+    assert codec.start(99, 90) == codec.high and codec.start(5, 70) == codec.low
