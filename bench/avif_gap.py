@@ -43,7 +43,7 @@ def one_picture(job) -> list[dict[str, object]]:
     jq, jbytes = decision.result.quality, len(decision.data)
     codec = variants.tuned(variants.CODECS["avif"], **_state.get("changes", {}))
     row: dict[str, object] = {"name": path.name, "mp": round(pixels.width * pixels.height / 1e6, 2), "jq": jq,
-                              "start": codec.start(jq), "sampled": search.sample(pixels) is not pixels}
+                              "start": codec.start(jq, TARGET), "sampled": search.sample(pixels) is not pixels}
     encodes: list[int] = []
     original = variants.Scored.measure
 
@@ -71,7 +71,7 @@ def one_picture(job) -> list[dict[str, object]]:
             curve[q] = (reference.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB"))), len(out))
             return curve[q][0]
 
-        q = variants.lowest(score, exact.start(jq), search.Bounds(1, 100), TARGET) or 100
+        q = variants.lowest(score, exact.start(jq, TARGET), search.Bounds(1, 100), TARGET) or 100
         if q not in curve:
             score(q)
         row[f"{label}_q"], row[f"{label}_ratio"] = q, curve[q][1] / jbytes

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -174,7 +176,7 @@ def held_out(args) -> None:
 
 
 def _avif(speed: int, subsampling: str, **advanced: str) -> variants.Codec:
-    options = {"speed": speed, "subsampling": subsampling, "max_threads": 1}
+    options = {"speed": speed, "subsampling": subsampling, "max_threads": 1, "autotiling": False}
     return variants.tuned(variants.CODECS["avif"], options={**options, **({"advanced": advanced} if advanced else {})})
 
 
@@ -187,49 +189,66 @@ TUNE_SETTINGS = {
     "avif speed 9 4:4:4": _avif(9, "4:4:4"),
     "avif speed 6 4:4:4 tune=ssim": _avif(6, "4:4:4", tune="ssim"),
     "avif speed 6 4:4:4 tune=ssimulacra2": _avif(6, "4:4:4", tune="ssimulacra2"),
+    "avif speed 6 4:4:4 sharpness=1": _avif(6, "4:4:4", sharpness="1"),
     "avif speed 6 4:4:4 sharpness=2": _avif(6, "4:4:4", sharpness="2"),
+    "avif speed 6 4:4:4 deltaq-mode=0": _avif(6, "4:4:4", **{"deltaq-mode": "0"}),
+    "avif speed 6 4:4:4 deltaq-strength=50": _avif(6, "4:4:4", **{"deltaq-strength": "50"}),
+    "avif speed 6 4:4:4 deltaq-strength=150": _avif(6, "4:4:4", **{"deltaq-strength": "150"}),
+    "avif speed 6 4:4:4 enable-chroma-deltaq=0": _avif(6, "4:4:4", **{"enable-chroma-deltaq": "0"}),
+    "avif speed 6 4:4:4 qm-min=4": _avif(6, "4:4:4", **{"qm-min": "4"}),
+    "avif speed 6 4:4:4 quant-b-adapt=1": _avif(6, "4:4:4", **{"quant-b-adapt": "1"}),
+    "avif speed 6 4:4:4 enable-cdef=0": _avif(6, "4:4:4", **{"enable-cdef": "0"}),
+    "avif speed 3 4:4:4": _avif(3, "4:4:4"),
+    "avif speed 4 4:4:4": _avif(4, "4:4:4"),
+    "avif speed 5 4:4:4": _avif(5, "4:4:4"),
     "webp method 4": variants.tuned(variants.CODECS["webp"], options={"method": 4}),
     "webp method 6": variants.tuned(variants.CODECS["webp"], options={"method": 6}),
 }
-"""The settings tried (`--only` picks some by a word of their label)."""
+"""The settings tried (`--only` picks some by the end of their label), in this order: the slowest last."""
 
 
 def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
-    """For one train picture at target 80: the function's JPEG, then each setting's lowest passing quality on the
-    whole image (an exact walk from the JPEG's quality), its bytes and encode time."""
+    """For one train picture at each tuned target: the function's JPEG, then each setting's lowest passing quality on
+    the whole image (an exact walk from the JPEG's quality), its bytes and encode time."""
     from handler.image import decode, intake
 
     path, _ = job
     data = path.read_bytes()
-    decision = optimize(data, Settings(), model_module.load())
-    if decision.result.outcome != "optimized":
-        return []
     image = intake.open_image(data, 100_000_000)
     metadata = carried(image, "keep")[0]
     pixels = variants.upright(decode.decode(image), metadata)
     reference, rows = Reference(np.asarray(pixels.convert("RGB"))), []
-    for label, codec in _chosen(TUNE_SETTINGS):
-        spent: list[float] = []
+    for target in _state.get("targets") or [80]:
+        decision = optimize(data, Settings(target=target), model_module.load())
+        if decision.result.outcome != "optimized":
+            continue
+        for label, codec in _chosen(TUNE_SETTINGS):
+            if codec.options.get("speed", 6) < 6 and pixels.width * pixels.height > variants.LARGE_PIXELS:
+                continue  # slower than speed 6 only fits the timeout on smaller pictures
+            spent: list[float] = []
 
-        def score(quality: int, codec=codec, spent=spent) -> float:
-            out, seconds = timed(codec.encode, pixels, quality, metadata)
-            spent.append(seconds)
-            return reference.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
+            def score(quality: int, codec=codec, spent=spent) -> float:
+                out, seconds = timed(codec.encode, pixels, quality, metadata)
+                spent.append(seconds)
+                return reference.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
 
-        quality = variants.lowest(score, codec.start(decision.result.quality), search.Bounds(1, 100), 80) or 100
-        size = len(codec.encode(pixels, quality, metadata))
-        rows.append({"name": path.name, "setting": label, "jpeg_quality": decision.result.quality, "quality": quality,
-                     "ratio": size / len(decision.data), "seconds": statistics.mean(spent),
-                     "megapixels": pixels.width * pixels.height / 1e6})
+            start = codec.start(decision.result.quality, target)
+            quality = variants.lowest(score, start, search.Bounds(1, 100), target) or 100
+            size = len(codec.encode(pixels, quality, metadata))
+            rows.append({"name": path.name, "target": target, "setting": label,
+                         "jpeg_quality": decision.result.quality, "quality": quality,
+                         "ratio": size / len(decision.data), "seconds": statistics.mean(spent),
+                         "megapixels": pixels.width * pixels.height / 1e6})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # a long run's rows as they come
     return rows
 
 
 def _chosen(settings: dict[str, variants.Codec]) -> list[tuple[str, variants.Codec]]:
     words = _state.get("only") or []
-    return [(label, codec) for label, codec in settings.items() if not words or any(w in label for w in words)]
+    return [(label, codec) for label, codec in settings.items() if not words or any(label.endswith(w) for w in words)]
 
 
-_state: dict[str, list[str]] = {}
+_state: dict[str, list] = {}
 
 
 def _line(group: list[dict[str, object]]) -> str:
@@ -245,33 +264,133 @@ def _line(group: list[dict[str, object]]) -> str:
             f"the median offset by {np.abs(y - x - median).mean():.1f})")
 
 
-def tune(args) -> None:
-    _state["only"] = args.only
-    rows, drawn = on_train_draw(args, tune_one)
-    lines = ["| setting | pictures | bytes vs JPEG output (median) | mean of the ratios | encode s per MP (median) "
-             "| variant quality = a + JPEG quality (median a) | least-squares line |", "|---|---|---|---|---|---|---|"]
+def _across(group: list[dict[str, object]]) -> str:
+    """One mapping for every target: variant quality = a + JPEG quality + b (target - 80) by least squares, and its
+    mean absolute error in steps against that of the median offset at 80 alone."""
+    x = np.array([r["jpeg_quality"] for r in group], float)
+    t = np.array([r["target"] for r in group], float) - 80
+    y = np.array([r["quality"] for r in group], float)
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(t), t]), y - x, rcond=None)
+    at_80 = statistics.median((y - x)[t == 0]) if (t == 0).any() else float("nan")
+    return (f"{a:+.1f} + JPEG q {b:+.2f} (target - 80) (off by {np.abs(y - x - a - b * t).mean():.1f} steps; "
+            f"80's median offset everywhere by {np.abs(y - x - at_80).mean():.1f})")
+
+
+TUNING = "formats-tuning.md"
+BASES = {"avif": "avif speed 6 4:4:4", "webp": "webp method 6"}
+"""Each format's setting as the function encodes pictures up to LARGE_PIXELS, which every other is compared with."""
+PAIRED = ("avif speed 6 4:2:0", BASES["avif"])
+"""The chroma pair whose better member per picture the tuning also reports (an oracle's choice, both encoded)."""
+
+
+def _best_of_pair(group: list[dict[str, object]]) -> str:
+    ratios: dict[str, dict[str, float]] = {}
+    for r in group:
+        if r["setting"] in PAIRED:
+            ratios.setdefault(str(r["name"]), {})[str(r["setting"])] = float(r["ratio"])
+    best = [min(found.values()) for found in ratios.values() if len(found) == len(PAIRED)]
+    if not best:
+        return ""
+    chose = sum(found[PAIRED[0]] < found[PAIRED[1]] for found in ratios.values() if len(found) == len(PAIRED))
+    return (f"The better of {' and '.join(PAIRED)} per picture: {statistics.median(best):.3f}x (median, mean "
+            f"{statistics.mean(best):.3f}x; {PAIRED[0]} the better on {chose}/{len(best)}).")
+
+
+def _against_base(group: list[dict[str, object]], rows: list[dict[str, object]]) -> str:
+    """The median over the group's pictures of its bytes against its format's BASES setting on the same picture."""
+    base = BASES[str(group[0]["setting"]).split()[0]]
+    of_base = {r["name"]: float(r["ratio"]) for r in rows if r["setting"] == base and r["target"] == group[0]["target"]}
+    pairs = [float(r["ratio"]) / of_base[r["name"]] for r in group if r["name"] in of_base]
+    return f"{statistics.median(pairs):.3f}x ({len(pairs)})" if pairs else "-"
+
+
+def _tune_table(rows: list[dict[str, object]], target: int) -> list[str]:
+    lines = [f"Target {target}:", "", "| setting | pictures | bytes vs JPEG output (median) | mean of the ratios "
+             "| bytes vs its format's base setting, same pictures (median) "
+             "| encode s per MP (median) | variant quality = a + JPEG quality (median a) | least-squares line |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, _ in _chosen(TUNE_SETTINGS):
-        group = [r for r in rows if r["setting"] == label]
-        lines.append(f"| {label} | {len(group)} | {statistics.median(r['ratio'] for r in group):.3f}x "
-                     f"| {statistics.mean(r['ratio'] for r in group):.3f}x "
-                     f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
-                     f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} "
-                     f"| {_line(group)} |")
-    text = ["# Variant encoder settings (train split, target 80)", "",
-            f"Command: `python -m bench.formats --tune --pictures {args.pictures}"
-            f"{' --only ' + ' '.join(args.only) if args.only else ''}` ({drawn} train pictures drawn; "
-            f"{len({r['name'] for r in rows})} optimized). Each setting at its lowest quality reaching 80 on the "
-            "whole image (this project's SSIMULACRA2), against the function's JPEG output.", "", *lines, ""]
-    publish("train/formats-tuning.md", "\n".join(text))
+        group = [r for r in rows if r["setting"] == label and r["target"] == target]
+        if group:
+            lines.append(f"| {label} | {len(group)} | {statistics.median(r['ratio'] for r in group):.3f}x "
+                         f"| {statistics.mean(r['ratio'] for r in group):.3f}x | {_against_base(group, rows)} "
+                         f"| {statistics.median(r['seconds'] / r['megapixels'] for r in group):.2f} "
+                         f"| {statistics.median(r['quality'] - r['jpeg_quality'] for r in group):+.0f} "
+                         f"| {_line(group)} |")
+    pair = _best_of_pair([r for r in rows if r["target"] == target])
+    return [*lines, "", *([pair, ""] if pair else [])]
+
+
+def tune(args) -> None:
+    _state["only"], _state["targets"] = args.only, args.targets
+    rows, drawn = on_train_draw(args, tune_one)
+    tables = [line for target in args.targets for line in _tune_table(rows, target)]
+    across = [f"- {label}: {_across([r for r in rows if r['setting'] == label])}"
+              for label, _ in _chosen(TUNE_SETTINGS)] if len(args.targets) > 1 else []
+    command = (f"python -m bench.formats --tune --pictures {args.pictures}"
+               f"{' --targets ' + ' '.join(map(str, args.targets)) if args.targets != [80] else ''}"
+               f"{' --only ' + ' '.join(repr(w) for w in args.only) if args.only else ''}"
+               f"{' --results ' + args.results if args.results != TUNING else ''}")
+    text = ["# Variant encoder settings (train split)", "",
+            f"Command: `{command}` ({drawn} train pictures drawn; {len({r['name'] for r in rows})} optimized). Each "
+            "setting at its lowest quality reaching the target on the whole image (this project's SSIMULACRA2), "
+            "against the function's JPEG output at that target.", "", *tables,
+            *(["One line across the targets (least squares over every picture and target):", "", *across, ""]
+              if across else [])]
+    publish(f"train/{args.results}", "\n".join(text))
+
+
+def _median_ratio(top: list[int], bottom: list[int]) -> float:
+    return statistics.median(a / b for a, b in zip(top, bottom, strict=True))
+
+
+def against_oracle(_args) -> None:
+    """The held-out AVIF variants (formats-rows.csv) against the oracle's JPEG of bench.quality (quality-rows.csv:
+    Pillow's encoder at the lowest quality reaching the target, what issue 26 measured AVIF against) on the same
+    pictures: how much of the gap to the JPEG output comes from the JPEG output having got smaller than that.
+    Writes bench/results/formats-vs-oracle.md."""
+    import posixpath
+
+    with (RESULTS / "quality-rows.csv").open() as file:
+        oracle = {(posixpath.basename(r["name"]), r["target"]): int(r["bytes_out"])
+                  for r in csv.DictReader(file) if r["method"] == "oracle"}
+    with (RESULTS / "formats-rows.csv").open() as file:
+        rows = [r for r in csv.DictReader(file) if r["format"] == "avif" and r["written"] == "True"]
+    lines = ["| target | pictures | AVIF vs JPEG output (median) | AVIF vs oracle JPEG (median) "
+             "| JPEG output vs oracle JPEG (median) | JPEG output vs oracle JPEG (all bytes) |",
+             "|---|---|---|---|---|---|"]
+    for target in PRESETS:
+        group = [r for r in rows if int(r["target"]) == target and (r["name"], r["target"]) in oracle]
+        if not group:
+            continue
+        of_oracle = [oracle[r["name"], r["target"]] for r in group]
+        avif, jpeg = [int(r["bytes"]) for r in group], [int(r["jpeg_bytes"]) for r in group]
+        lines.append(f"| {target} | {len(group)} | {_median_ratio(avif, jpeg):.3f}x "
+                     f"| {_median_ratio(avif, of_oracle):.3f}x | {_median_ratio(jpeg, of_oracle):.3f}x "
+                     f"| {sum(jpeg) / sum(of_oracle):.3f}x |")
+    text = ["# AVIF variants against the oracle's JPEG (held-out split)", "",
+            "Command: `python -m bench.formats --against-oracle`, from bench/results/formats-rows.csv (`python -m "
+            "bench.formats`) and bench/results/quality-rows.csv (`python -m bench.quality`), the pictures where the "
+            "function wrote an AVIF. The oracle's JPEG (training/oracle.py): Pillow's encoder with the standard "
+            "(Annex K) tables at the lowest quality reaching the target on the whole image, the kind of JPEG issue 26 "
+            "measured AVIF against (0.699x on 12 photos of up to 0.5 MP).",
+            "", *lines, ""]
+    publish("formats-vs-oracle.md", "\n".join(text))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = corpus_arguments(__doc__.splitlines()[0])
     parser.add_argument("--tune", action="store_true", help="choose encoder settings on the train split")
+    parser.add_argument("--against-oracle", action="store_true",
+                        help="the held-out AVIF rows against bench.quality's oracle JPEG (from both CSVs)")
     parser.add_argument("--pictures", type=int, default=24, help="with --tune: how many train pictures")
-    parser.add_argument("--only", nargs="*", help="with --tune: only the settings whose label holds one of these")
+    parser.add_argument("--only", nargs="*", help="with --tune: only the settings whose label ends with one of these")
+    parser.add_argument("--targets", nargs="*", type=int, default=[80], choices=PRESETS,
+                        help="with --tune: the presets to tune at (default 80)")
+    parser.add_argument("--results", default=TUNING,
+                        help=f"with --tune: the file under bench/results/train/ (default {TUNING})")
     args = parser.parse_args(argv)
-    tune(args) if args.tune else held_out(args)
+    (tune if args.tune else against_oracle if args.against_oracle else held_out)(args)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,8 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
                     **chosen)
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
     detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {notes}" if notes else "")
-    beside = variants.made(pixels, metadata, candidate.quality, len(output), settings.target, settings.formats)
+    beside, skipped = variants.made(pixels, metadata, candidate.quality, len(output), settings.target,
+                                    settings.formats)
     return Decision(output, Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen,
-                                   **described, variants=tuple(v.variant for v in beside)), beside)
+                                   **described, variants=tuple(v.variant for v in beside), variants_skipped=skipped),
+                    beside)

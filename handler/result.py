@@ -37,6 +37,17 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A variant FORMATS asks for that was not written beside an optimized output, and why: `not-smaller` (it reached
+    the target in `bytes`, no fewer than the JPEG's), `target-unreachable` (no quality shown to reach it) or
+    `too-small` (under search.MIN_SIDE a side, which SSIMULACRA2 cannot score as it is)."""
+
+    format: str
+    reason: str
+    bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class Result:
     """What happened to one input, and the Content-Type and Content-Disposition of what is published for it
     (content_disposition None: the upload's own, if any, is kept)."""
@@ -65,6 +76,8 @@ class Result:
     variants: tuple[Variant, ...] = ()
     """The variants written beside the output, smallest first (none unless FORMATS asks, the output is optimized
     and a variant reaching the target is smaller than it)."""
+    variants_skipped: tuple[Skipped, ...] = ()
+    """The variants FORMATS asks for that an optimized output did not get, each with its reason."""
 
     @property
     def saving(self) -> float:
@@ -77,7 +90,8 @@ class Result:
         """The record of a variant beside this output, for its own tags and headers: its quality, score, size and
         type; no JPEG tables or subsampling; the list of variants left to the JPEG's record."""
         return replace(self, quality=output.variant.quality, score=output.variant.score, bytes_out=len(output.data),
-                       tables=None, subsampling=None, content_type=output.content_type, variants=())
+                       tables=None, subsampling=None, content_type=output.content_type, variants=(),
+                       variants_skipped=())
 
     def tags(self) -> dict[str, str]:
         """The S3 object tags (at most 10; values within S3's allowed characters). `tables` says what `quality`

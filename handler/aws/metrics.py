@@ -2,8 +2,9 @@
 written to the function's log, from which CloudWatch makes the metrics: no API call, no extra permission.
 
 Every metric has the dimensions service, outcome and reason, so that one query gives uploads by outcome and
-reason and another the bytes saved across all of them. Set POWERTOOLS_METRICS_DISABLED=true to write none (the
-local run does)."""
+reason and another the bytes saved across all of them. An optimized upload with FORMATS asking for variants also
+writes one document per variant format, with the dimension format besides (outcome written or skipped; reason
+verified, or the skip's: result.Skipped). Set POWERTOOLS_METRICS_DISABLED=true to write none (the local run does)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,35 @@ def handled(record: Mapping[str, object], seconds: float) -> None:
     metrics.add_metric("Uploads", MetricUnit.Count, 1)
     for name, value, unit in _values(record, seconds):
         metrics.add_metric(name, unit, value)
+    metrics.flush_metrics()
+    if isinstance(jpeg_bytes := record.get("bytes_out"), int) and jpeg_bytes > 0:
+        for variant in _variants(record):
+            _variant(variant, jpeg_bytes)
+
+
+WRITTEN, SKIPPED, VERIFIED = "written", "skipped", "verified"
+
+
+def _variants(record: Mapping[str, object]) -> list[dict[str, object]]:
+    """The record's variants as (format, outcome, reason, bytes): those written, then those skipped."""
+    written = [{"format": v["format"], "outcome": WRITTEN, "reason": VERIFIED, "bytes": v["bytes"]}
+               for v in record.get("variants") or ()]
+    skipped = [{"format": v["format"], "outcome": SKIPPED, "reason": v["reason"], "bytes": v.get("bytes")}
+               for v in record.get("variants_skipped") or ()]
+    return written + skipped
+
+
+def _variant(variant: Mapping[str, object], jpeg_bytes: int) -> None:
+    """One variant's metrics: Variants (count), and where its bytes are known VariantBytesRatio (its bytes over the
+    JPEG output's) and, written, VariantBytesSaved (the JPEG's bytes less its own)."""
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    for name in ("format", "outcome", "reason"):
+        metrics.add_dimension(name, str(variant[name]))
+    metrics.add_metric("Variants", MetricUnit.Count, 1)
+    if isinstance(size := variant["bytes"], int):
+        metrics.add_metric("VariantBytesRatio", MetricUnit.NoUnit, size / jpeg_bytes)
+        if variant["outcome"] == WRITTEN:
+            metrics.add_metric("VariantBytesSaved", MetricUnit.Bytes, jpeg_bytes - size)
     metrics.flush_metrics()
 
 

@@ -11,22 +11,33 @@ from handler.aws import metrics
 from handler.aws.storage import (
     COPY_LIMIT,
     METADATA_LIMIT,
+    MISSING_OBJECT,
     NONE,
     ORIGINAL_HEADERS,
     PRECONDITION_FAILED,
     Condition,
     Envelope,
+    Existing,
     Fetched,
     metadata_size,
 )
-from handler.aws.versions import RECORDED, SEQUENCER, SourceVersion, is_older, recorded
+from handler.aws.versions import (
+    RECORDED,
+    SEQUENCER,
+    VARIANT,
+    VARIANTS,
+    SourceVersion,
+    is_older,
+    listed,
+    recorded,
+)
 from handler.aws.wiring import App
 from handler.core import optimize, refused, too_large
 from handler.errors import ConfigError, OptimalImageError, OutOfTime, StorageError
 from handler.image.jpeg import MARKER
 from handler.quality.model import Model
 from handler.result import OPTIMIZED, REJECTED, Decision, Output, Result, jpeg_name
-from handler.settings import Locations
+from handler.settings import FORMATS, Locations
 
 SKIPPED = "skipped"
 SUPERSEDED = "superseded"
@@ -45,6 +56,8 @@ class Processed:
     skipped: str | None = None
     metadata_dropped: bool = False
     """The upload's user metadata and the marker would be over S3's METADATA_LIMIT: the output has the marker only."""
+    variant: str = ""
+    """The format of the variant this is written as (beside: KEY.avif is "avif"); empty for the output itself."""
 
     def as_dict(self) -> dict[str, object]:
         record = {"bucket": self.bucket, "key": self.key, "output_key": self.output_key}
@@ -104,7 +117,7 @@ def _decide(app: App, bucket: str, key: str, target: int | None,
     decision = _outcome(app, fetched, target)
     result = decision.result
     where = output_key(locations, key, result) if fetched.data is not None or fetched.size <= COPY_LIMIT else None
-    stamp = recorded(version, fetched.etag)
+    stamp = stamped(version, fetched.etag, result)
     dropped = where is not None and metadata_size(marked(fetched.metadata, app.model, stamp)) > METADATA_LIMIT
     return Processed(bucket, key, where, result, metadata_dropped=dropped), decision, fetched
 
@@ -129,6 +142,16 @@ def marked(metadata: dict[str, str], model: Model, stamp: dict[str, str] | None 
     return {**carried, **(stamp or {}), MARKER: model.version}
 
 
+def stamped(version: SourceVersion, etag: str, result: Result, variant: str = "") -> dict[str, str]:
+    """versions.recorded, with what links an output and its variants: VARIANT on a variant (its format), VARIANTS on
+    an output with variants beside it. A variant's stamp is never longer than its output's (VARIANT's name and
+    one format against VARIANTS' name and at least that format), so the output's METADATA_LIMIT check covers both."""
+    if variant:
+        return {**recorded(version, etag), VARIANT: variant}
+    formats = " ".join(v.format for v in result.variants)
+    return {**recorded(version, etag), **({VARIANTS: formats} if formats else {})}
+
+
 def unread_note(size: int) -> str:
     """What happens to an upload whose size S3 gave before any of it was read: copied unread, or, over
     COPY_LIMIT, not published at all."""
@@ -142,7 +165,7 @@ def envelope(app: App, processed: Processed, fetched: Fetched, version: SourceVe
     limit), its headers (those about its bytes only where they are the ones published; its Content-Disposition
     unless the core chose one), and the result's type, disposition and tags."""
     result = processed.result
-    stamp = recorded(version, fetched.etag)
+    stamp = stamped(version, fetched.etag, result, processed.variant)
     metadata = marked({} if processed.metadata_dropped else fetched.metadata, app.model, stamp)
     headers = {name: value for name, value in fetched.headers.items()
                if result.outcome != OPTIMIZED or name not in ORIGINAL_HEADERS}
@@ -156,33 +179,44 @@ WRITE_ATTEMPTS = 3
 it meanwhile, or a timed-out write of this one landed late) before the object is left to the event's retry."""
 
 
-def publish(app: App, processed: Processed, data: bytes, fetched: Fetched, version: SourceVersion = CURRENT) -> bool:
+@dataclass(frozen=True)
+class Written:
+    """A write that landed, and the user metadata of the object it replaced where the write read that object first
+    (None where there was none, or where the write was unconditional)."""
+
+    replaced: dict[str, str] | None = None
+
+
+def publish(app: App, processed: Processed, data: bytes, fetched: Fetched,
+            version: SourceVersion = CURRENT) -> Written | None:
     """Write the output: `data` in one PutObject, or, for an upload left unread, a server-side copy of it.
 
     Without a sequencer (batch tasks, API requests) the write is unconditional. With an event's, it must not
     replace a later upload's output: it is first tried where no output exists yet (IfNoneMatch), the common
     case, which needs no read; where one does, it is read (HeadObject), and replaced only while it is still the
-    one read (IfMatch on its ETag) and holds no later sequencer. False, nothing written, where it holds one."""
+    one read (IfMatch on its ETag) and holds no later sequencer. None, nothing written, where it holds one."""
     condition: Condition | None = {"IfNoneMatch": "*"} if version.sequencer else NONE
+    replaced: dict[str, str] | None = None
     for _ in range(WRITE_ATTEMPTS):
         try:
             _write(app, processed, data, fetched, version, condition)
-            return True
+            return Written(replaced)
         except StorageError as exc:
             if exc.reason != PRECONDITION_FAILED or not version.sequencer:
                 raise
-        condition = _guard(app, processed.output_key, version)
+        existing = app.storage.existing(app.locations.output_bucket, processed.output_key)
+        condition = _guard(existing, version)
         if condition is None:
-            return False
+            return None
+        replaced = existing.metadata if existing else None
     where = f"s3://{app.locations.output_bucket}/{processed.output_key}"
     raise StorageError("write-conflict", f"{where} changed under each of {WRITE_ATTEMPTS} conditional writes",
                        transient=True)
 
 
-def _guard(app: App, key: str, version: SourceVersion) -> Condition | None:
-    """The condition that writes over the output now at `key` only while it is still there (IfMatch on its ETag),
-    or only where there is none (IfNoneMatch); None where it holds a later upload's output."""
-    existing = app.storage.existing(app.locations.output_bucket, key)
+def _guard(existing: Existing | None, version: SourceVersion) -> Condition | None:
+    """The condition that writes over `existing`, the object now at the output's key, only while it is still there
+    (IfMatch on its ETag), or only where there is none (IfNoneMatch); None where it holds a later upload's output."""
     if existing is None:
         return {"IfNoneMatch": "*"}
     if is_older(version.sequencer, existing.metadata.get(SEQUENCER, "")):
@@ -207,30 +241,54 @@ def variant_key(key: str, suffix: str) -> str:
 
 
 def beside(app: App, processed: Processed, variants: tuple[Output, ...], fetched: Fetched,
-           version: SourceVersion = CURRENT) -> None:
-    """Write each variant next to the output, under its own Content-Type and tags, with the same conditions as
-    the output (publish); and, for each format FORMATS asks for that got no variant this time, remove the one an
-    earlier upload of the key left there (ours by its marker, and not a later upload's), so that a CDN never
-    serves an older picture than the JPEG."""
-    made = {output.suffix: output for output in variants}
-    for name in app.settings.formats[1:]:
-        where = variant_key(processed.output_key, "." + name)
-        output = made.get("." + name)
-        if output is None:
-            retire(app, where, version)
-            continue
+           version: SourceVersion = CURRENT, replaced: dict[str, str] | None = None) -> None:
+    """Write each variant next to the output, under its own Content-Type, tags and VARIANT stamp, with the same
+    conditions as the output (publish); then remove each variant of ours an earlier upload of the key may have left
+    and this one did not write (`leftover`), so that a CDN never serves an older picture than the JPEG.
+
+    A later upload's run may have replaced the output while these variants were written, and looked for leftovers
+    before they landed: with a sequencer, the output is read once more, and where it now holds a later upload's,
+    the variants just written are removed again (retire: only while they are still these)."""
+    for output in variants:
         record = processed.result.of_variant(output)
-        publish(app, replace(processed, output_key=where, result=record), output.data, fetched, version)
+        where = variant_key(processed.output_key, output.suffix)
+        publish(app, replace(processed, output_key=where, result=record, variant=output.variant.format), output.data,
+                fetched, version)
+    overtaken = bool(variants) and bool(version.sequencer) and _guard(
+        app.storage.existing(app.locations.output_bucket, processed.output_key), version) is None
+    removed = [output.variant.format for output in variants] if overtaken else []
+    for name in removed + leftover(app.settings.formats, replaced, variants):
+        where = variant_key(processed.output_key, "." + name)
+        if retire(app, where, name, version):
+            log.emit("variant-removed", bucket=app.locations.output_bucket, key=where, format=name,
+                     output_key=processed.output_key)
 
 
-def retire(app: App, key: str, version: SourceVersion) -> bool:
-    """Delete the variant at `key` where one of ours is there and holds no later upload's sequencer."""
-    existing = app.storage.existing(app.locations.output_bucket, key)
-    if existing is None or MARKER not in existing.metadata:
+def leftover(formats: tuple[str, ...], replaced: dict[str, str] | None, written: tuple[Output, ...]) -> list[str]:
+    """The variant formats that may hold an earlier upload's variant beside the output and got none now: those FORMATS
+    lists, and those the replaced output's VARIANTS names where the write read it (so FORMATS=jpeg, which makes no
+    variant, reads nothing more unless the output it replaced had some)."""
+    named = set(formats[1:]) | set(listed(replaced or {}))
+    made = {output.variant.format for output in written}
+    return [name for name in FORMATS[1:] if name in named - made]
+
+
+def retire(app: App, key: str, name: str, version: SourceVersion) -> bool:
+    """Delete the object at `key` where it is this function's `name` variant of the output it sits beside (its
+    VARIANT stamp says so: an upload's own output at KEY.avif has none) and holds no later upload's sequencer; the
+    delete is conditional on the ETag read, so a variant written since (by a later upload's run) stays."""
+    bucket = app.locations.output_bucket
+    existing = app.storage.existing(bucket, key)
+    if existing is None or MARKER not in existing.metadata or existing.metadata.get(VARIANT) != name:
         return False
-    if version.sequencer and is_older(version.sequencer, existing.metadata.get(SEQUENCER, "")):
+    if is_older(version.sequencer, existing.metadata.get(SEQUENCER, "")):
         return False
-    app.storage.delete(app.locations.output_bucket, key)
+    try:
+        app.storage.delete(bucket, key, existing.etag)
+    except StorageError as exc:
+        if exc.reason not in (PRECONDITION_FAILED, MISSING_OBJECT):
+            raise
+        return False
     return True
 
 
@@ -258,16 +316,17 @@ def _process(app: App, bucket: str, key: str, target: int | None, version: Sourc
         return processed
     result = processed.result
     if processed.metadata_dropped:
-        stamp = recorded(version, fetched.etag)
+        stamp = stamped(version, fetched.etag, result)
         log.emit("metadata-dropped", logging.WARNING, bucket=bucket, key=key, output_key=processed.output_key,
                  metadata_bytes=metadata_size(fetched.metadata),
                  marker_bytes=metadata_size(marked({}, app.model, stamp)), limit=METADATA_LIMIT)
-    if processed.output_key is not None and not publish(app, processed, decision.data, fetched, version):
-        detail = f"s3://{app.locations.output_bucket}/{processed.output_key} holds a later upload's output"
-        log.emit("skipped", bucket=bucket, key=key, reason=SUPERSEDED, detail=detail)
-        return Processed(bucket, key, None, None, skipped=SUPERSEDED)
     if processed.output_key is not None:
-        beside(app, processed, decision.variants, fetched, version)
+        written = publish(app, processed, decision.data, fetched, version)
+        if written is None:
+            detail = f"s3://{app.locations.output_bucket}/{processed.output_key} holds a later upload's output"
+            log.emit("skipped", bucket=bucket, key=key, reason=SUPERSEDED, detail=detail)
+            return Processed(bucket, key, None, None, skipped=SUPERSEDED)
+        beside(app, processed, decision.variants, fetched, version, written.replaced)
     level = logging.WARNING if result.outcome == REJECTED else logging.INFO
     log.emit("processed", level, bucket=bucket, key=key, output_key=processed.output_key, **result.as_dict())
     return processed

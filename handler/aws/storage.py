@@ -30,6 +30,7 @@ _PERMANENT = {
     "ConditionalRequestConflict": "precondition-failed",  # HTTP 409
 }
 """Named reasons for the permanent refusals a caller can act on; any other permanent one is storage-refused."""
+MISSING_OBJECT = "missing-object"
 PRECONDITION_FAILED = "precondition-failed"
 """A conditional request whose condition no longer holds: the object changed since it was named (412), or a
 concurrent conditional write to it is in progress (409 ConditionalRequestConflict). The caller re-reads."""
@@ -163,7 +164,7 @@ class Storage:
             response = self._s3.head_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
             error = _storage_error(exc, "HeadObject", bucket, key)
-            if error.reason == "missing-object":
+            if error.reason == MISSING_OBJECT:
                 return None
             raise error from exc
         return Existing(response.get("ETag", ""), response.get("Metadata", {}))
@@ -176,10 +177,13 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _conflict_or(_storage_error(exc, "PutObject", bucket, key), condition) from exc
 
-    def delete(self, bucket: str, key: str) -> None:
-        """DeleteObject (a version marker where the bucket is versioned)."""
+    def delete(self, bucket: str, key: str, etag: str = "") -> None:
+        """DeleteObject (a delete marker where the bucket is versioned); with `etag`, only while the object is still
+        that one (IfMatch: precondition-failed where it was replaced since it was read, missing-object where it is
+        gone)."""
+        condition = {"IfMatch": etag} if etag else {}
         try:
-            self._s3.delete_object(Bucket=bucket, Key=key)
+            self._s3.delete_object(Bucket=bucket, Key=key, **condition)
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, "DeleteObject", bucket, key) from exc
 
@@ -207,6 +211,6 @@ class Storage:
 
 def _conflict_or(error: StorageError, condition: Condition) -> StorageError:
     """A write on IfMatch that finds no object (deleted since it was read) is a failed precondition too."""
-    if "IfMatch" in condition and error.reason == "missing-object":
+    if "IfMatch" in condition and error.reason == MISSING_OBJECT:
         return StorageError(PRECONDITION_FAILED, error.detail, transient=False)
     return error

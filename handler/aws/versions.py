@@ -14,7 +14,15 @@ SOURCE_ETAG = "optimal-image-source-etag"
 """User metadata on an output: the ETag of the upload it was made from."""
 SEQUENCER = "optimal-image-sequencer"
 """User metadata on an output: the sequencer of the event it was made for (absent where none was given)."""
-RECORDED = (SOURCE_ETAG, SEQUENCER)
+VARIANT = "optimal-image-variant"
+"""User metadata on a variant (KEY.avif, KEY.webp): its format, which the key's suffix must match for the object to be
+taken as this function's variant of KEY, and so removed when KEY's next upload gets none (pipeline.retire). An
+output of an upload that is itself named KEY.avif never carries it."""
+VARIANTS = "optimal-image-variants"
+"""User metadata on an output: the formats of the variants written beside it ("avif webp"); absent where none were.
+A later upload's run learns from it, where its write read the output it replaces, which variants may be left over
+even where its own FORMATS lists none."""
+RECORDED = (SOURCE_ETAG, SEQUENCER, VARIANT, VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -55,3 +63,8 @@ def recorded(version: SourceVersion, etag: str) -> dict[str, str]:
     """The user metadata an output carries about its upload: the ETag read, and the event's sequencer."""
     metadata = {SOURCE_ETAG: etag.strip('"')} if etag else {}
     return {**metadata, SEQUENCER: version.sequencer} if version.sequencer else metadata
+
+
+def listed(metadata: dict[str, str]) -> tuple[str, ...]:
+    """The variant formats an output's VARIANTS metadata names."""
+    return tuple(metadata.get(VARIANTS, "").split())

@@ -22,7 +22,7 @@ from PIL import Image
 from handler.image.metadata import ORIENTATION, Metadata
 from handler.quality import search
 from handler.quality.metric import Reference
-from handler.result import Output, Variant
+from handler.result import Output, Skipped, Variant
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,11 @@ class Codec:
     content_type: str
     options: Mapping[str, object] = field(default_factory=dict)
     slope: float = 1.0
-    """Variant quality steps per JPEG quality step near the presets, and `offset` below: the variant's passing
-    quality as a line in the JPEG's, fitted on the train split (python -m bench.formats --tune)."""
-    offset: float = 0.0
+    """Variant quality steps per JPEG quality step, and `offsets` below: the variant's passing quality as a line in
+    the JPEG's, one per preset, fitted on the train split (python -m bench.formats --tune --targets ...)."""
+    offsets: Mapping[int, float] = field(default_factory=lambda: {80: 0.0})
+    """Preset -> offset: the same JPEG quality maps to another variant quality at another target (see CODECS), so
+    a target takes the nearest preset's."""
     low: int = 1
     high: int = 100
     surplus: float = search.SURPLUS
@@ -56,8 +58,9 @@ class Codec:
         steps = [options for over, options in self.large if pixels > over]
         return replace(self, options={**self.options, **steps[-1]}) if steps else self
 
-    def start(self, jpeg_quality: int) -> int:
-        return min(self.high, max(self.low, round(self.offset + self.slope * jpeg_quality)))
+    def start(self, jpeg_quality: int, target: int) -> int:
+        offset = self.offsets[min(self.offsets, key=lambda preset: abs(preset - target))]
+        return min(self.high, max(self.low, round(offset + self.slope * jpeg_quality)))
 
     def encode(self, pixels: Image.Image, quality: int, metadata: Metadata) -> bytes:
         out = io.BytesIO()
@@ -77,9 +80,9 @@ photo), 0.1-0.2 at 8 (1.1 s)."""
 CODECS: dict[str, Codec] = {
     "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:4:4", "max_threads": 1,
                                                       "autotiling": False},
-                  slope=1.0, offset=-16.0, surplus=0.5, refine_margin=0.0,
+                  offsets={70: -14.0, 80: -16.0, 85: -8.0, 90: -1.0}, surplus=0.5, refine_margin=0.0,
                   large=((LARGE_PIXELS, {"speed": 7}), (HUGE_PIXELS, {"speed": 8}))),
-    "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, slope=1.0, offset=4.0,
+    "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, offsets={70: 5.0, 80: 4.0, 85: 9.0, 90: 9.0},
                   large=((LARGE_PIXELS, {"method": 4}),)),
 }
 """Encoder settings chosen on the train split at target 80 (bench/results/train/formats-tuning.md): AVIF by libaom
@@ -90,7 +93,11 @@ MP, at their exact lowest passing qualities: speed 6 0.616x and 0.745x, 7 0.672x
 method 6 (0.934x; method 4 0.971x at half the time), method 4 over LARGE_PIXELS.
 Pillow's autotiling (on by default) is off: tiles only serve threads, and the function's variant came to 0.759x
 rather than 0.763x without them (12 train pictures, python -m bench.avif_gap --fn-only --option autotiling=0).
-The offsets are the median differences between the variant's and the JPEG's lowest passing qualities.
+The offsets are the median differences between the variant's and the JPEG's lowest passing qualities at each preset
+(12 train pictures, bench/results/train/formats-tuning-targets.md): AVIF's is -14 to -16 at 70 and 80 but -8 at 85
+and -1 at 90, so 80's offset everywhere started the walk 8.5 steps off on average and one line across the presets
+4.9, against 2.2-5.9 per preset. WebP's quality barely follows the JPEG's (slopes 0.1-0.7), and its starts are 5-7.5
+steps off whichever way; its offsets are per preset too, for one rule.
 AVIF's score rises about 0.5 a quality step near 80, so its whole-image checks keep a pass only within 0.5 of the
 target and re-aim at the target itself once the sample's error is known: with JPEG's 2.0 and 1.0 the function
 stopped 1-4 steps high, 0.790x against an exact search's 0.767x at the same settings on 12 train pictures; with
@@ -148,15 +155,21 @@ class Scored:
 
 
 def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, jpeg_bytes: int, target: int,
-         wanted: tuple[str, ...]) -> tuple[Output, ...]:
-    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than the JPEG, smallest first.
-    Pictures under search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score them as they are."""
+         wanted: tuple[str, ...]) -> tuple[tuple[Output, ...], tuple[Skipped, ...]]:
+    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than the JPEG, smallest first,
+    and those that do not, with why. Pictures under search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score
+    them as they are."""
     codecs = [CODECS[name] for name in wanted if name in CODECS]
-    if not codecs or min(pixels.size) < search.MIN_SIDE:
-        return ()
+    if not codecs:
+        return (), ()
+    if min(pixels.size) < search.MIN_SIDE:
+        return (), tuple(Skipped(codec.name, "too-small") for codec in codecs)
     shown = upright(pixels, metadata)
-    found = [one(shown, metadata, codec, jpeg_quality, target) for codec in codecs]
-    return tuple(sorted((v for v in found if v and len(v.data) < jpeg_bytes), key=lambda v: len(v.data)))
+    found = {codec.name: one(shown, metadata, codec, jpeg_quality, target) for codec in codecs}
+    kept = sorted((v for v in found.values() if v and len(v.data) < jpeg_bytes), key=lambda v: len(v.data))
+    skipped = tuple(Skipped(name, "target-unreachable") if v is None else Skipped(name, "not-smaller", len(v.data))
+                    for name, v in found.items() if v not in kept)
+    return tuple(kept), skipped
 
 
 def one(pixels: Image.Image, metadata: Metadata, codec: Codec, jpeg_quality: int, target: int) -> Output | None:
@@ -165,7 +178,7 @@ def one(pixels: Image.Image, metadata: Metadata, codec: Codec, jpeg_quality: int
     tiles = search.sample(pixels)
     codec = codec.for_pixels(pixels.width * pixels.height)
     bounds = search.Bounds(codec.low, codec.high)
-    start = codec.start(jpeg_quality)
+    start = codec.start(jpeg_quality, target)
     whole = Scored(pixels, codec, metadata)
     if tiles is pixels:
         quality = lowest(lambda q: whole.measure(q)[0], start, bounds, target)

@@ -4,6 +4,7 @@ a variant an earlier upload left is removed where the new upload gets none."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
 
 import boto3
@@ -11,10 +12,14 @@ import pytest
 from PIL import Image
 
 from handler.aws import s3_event
+from handler.aws.storage import NONE, Storage
+from handler.aws.versions import SEQUENCER, VARIANTS
 from handler.image.jpeg import MARKER
 from scripts.s3events import put_event
 from tests.conftest import encoded, photo_like
 from tests.integration.test_s3_event import tags, upload
+from tests.integration.test_versions import FIRST, SECOND, head
+from tests.integration.test_versions import upload as versioned
 
 KEY = "photos/smooth.png"
 TYPES = {"avif": "image/avif", "webp": "image/webp"}
@@ -68,3 +73,110 @@ def test_formats_jpeg_writes_no_variant_and_no_variants_tag(app, buckets):
     s3_event.handle(app, put_event(upload(source, KEY, encoded(smooth(), "PNG"))))
     keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=output).get("Contents", [])}
     assert keys == {KEY} and "variants" not in tags(output, KEY)
+
+
+class Recording(Storage):
+    """The S3 storage, noting each call's name and key; `after` runs a step (another run's write) once a call has
+    been made on a key."""
+
+    def __init__(self, s3: object, after: dict[tuple[str, str], Callable[[], None]] | None = None) -> None:
+        super().__init__(s3)
+        self.calls: list[tuple[str, str]] = []
+        self._after = dict(after or {})
+
+    def _noted(self, name: str, key: str, call: Callable[[], object]):
+        self.calls.append((name, key))
+        try:
+            return call()
+        finally:
+            if step := self._after.pop((name, key), None):
+                step()
+
+    def existing(self, bucket, key):
+        return self._noted("existing", key, lambda: super(Recording, self).existing(bucket, key))
+
+    def publish(self, bucket, key, data, envelope, condition=NONE):
+        return self._noted("publish", key, lambda: super(Recording, self).publish(bucket, key, data, envelope,
+                                                                                   condition))
+
+    def delete(self, bucket, key, etag=""):
+        return self._noted("delete", key, lambda: super(Recording, self).delete(bucket, key, etag))
+
+
+def recording(app, after=None) -> tuple[object, Recording]:
+    storage = Recording(boto3.client("s3"), after)
+    return replace(app, storage=storage), storage
+
+
+def keys(bucket: str) -> set[str]:
+    return {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def test_turning_formats_back_to_jpeg_removes_the_variants_the_replaced_output_lists(with_variants, app, buckets):
+    source, output = buckets
+    (first,) = s3_event.handle(with_variants, put_event(versioned(source, KEY, encoded(smooth(), "PNG"), FIRST)))[
+        "results"]
+    formats = [v["format"] for v in first["variants"]]
+    assert formats and head(output, KEY)["Metadata"][VARIANTS] == " ".join(formats)
+    plain, storage = recording(app)
+    s3_event.handle(plain, put_event(versioned(source, KEY, encoded(smooth(seed=4), "PNG"), SECOND)))
+    assert keys(output) == {KEY} and VARIANTS not in head(output, KEY)["Metadata"]
+    assert sorted(key for name, key in storage.calls if name == "delete") == sorted(f"{KEY}.{f}" for f in formats)
+
+
+def test_formats_jpeg_reads_and_deletes_nothing_beside_an_output_that_listed_no_variants(app, buckets):
+    """FORMATS=jpeg costs what it cost before variants: no request about KEY.avif or KEY.webp, even on a re-upload,
+    and an object there (here an upload's own output named KEY.avif, which carries the marker) is left alone."""
+    source, output = buckets
+    s3_event.handle(app, put_event(versioned(source, KEY + ".avif", encoded(smooth(), "PNG"), FIRST)))
+    plain, storage = recording(app)
+    for sequencer, seed in ((FIRST, 3), (SECOND, 4)):
+        s3_event.handle(plain, put_event(versioned(source, KEY, encoded(smooth(seed=seed), "PNG"), sequencer)))
+    assert keys(output) == {KEY, KEY + ".avif"}
+    assert [name for name, key in storage.calls if key != KEY] == []
+    assert [name for name, _ in storage.calls] == ["publish", "publish", "existing", "publish"]
+
+
+def test_an_uploads_own_output_at_the_variants_key_is_not_taken_for_a_variant(with_variants, app, buckets):
+    source, output = buckets
+    s3_event.handle(app, put_event(versioned(source, KEY + ".avif", encoded(smooth(), "PNG"), FIRST)))
+    assert MARKER in head(output, KEY + ".avif")["Metadata"]
+    transparent = smooth().convert("RGBA")
+    transparent.putpixel((0, 0), (0, 0, 0, 0))  # kept as it is: no variant, so KEY.avif is looked at
+    s3_event.handle(with_variants, put_event(versioned(source, KEY, encoded(transparent, "PNG"), FIRST)))
+    assert keys(output) == {KEY, KEY + ".avif"}
+
+
+def test_a_later_uploads_variant_written_between_the_read_and_the_delete_stays(with_variants, buckets):
+    """The delete is conditional on the ETag read (DeleteObject IfMatch): a variant another run wrote in between
+    is not removed."""
+    source, output = buckets
+    s3_event.handle(with_variants, put_event(versioned(source, KEY, encoded(smooth(), "PNG"), FIRST)))
+    meanwhile = b"a later run's variant"
+
+    def later_write() -> None:
+        metadata = {**head(output, f"{KEY}.avif")["Metadata"], SEQUENCER: SECOND}
+        boto3.client("s3").put_object(Bucket=output, Key=f"{KEY}.avif", Body=meanwhile, Metadata=metadata)
+
+    racing, storage = recording(with_variants, {("existing", f"{KEY}.avif"): later_write})
+    transparent = smooth().convert("RGBA")
+    transparent.putpixel((0, 0), (0, 0, 0, 0))
+    s3_event.handle(racing, put_event(versioned(source, KEY, encoded(transparent, "PNG"), SECOND)))
+    assert ("delete", f"{KEY}.avif") in storage.calls
+    assert boto3.client("s3").get_object(Bucket=output, Key=f"{KEY}.avif")["Body"].read() == meanwhile
+    assert f"{KEY}.webp" not in keys(output)
+
+
+def test_variants_written_after_a_later_upload_replaced_the_output_are_removed_again(with_variants, buckets):
+    """An older upload's run writes its variants after a later upload's run replaced the JPEG and looked for
+    leftovers: it reads the output once more, sees the later sequencer and removes its own variants."""
+    source, output = buckets
+    newer_bytes = encoded(smooth(seed=4), "PNG")
+
+    def later_upload() -> None:
+        s3_event.handle(replace(with_variants, settings=replace(with_variants.settings, formats=("jpeg",))),
+                        put_event(versioned(source, KEY, newer_bytes, SECOND)))
+
+    racing, _ = recording(with_variants, {("publish", KEY): later_upload})
+    s3_event.handle(racing, put_event(versioned(source, KEY, encoded(smooth(), "PNG"), FIRST)))
+    assert keys(output) == {KEY} and head(output, KEY)["Metadata"][SEQUENCER] == SECOND

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from handler.aws import pipeline
+from handler.aws import metrics, pipeline
 from handler.aws.storage import Envelope, Existing, Fetched
 from handler.aws.wiring import App
 from handler.image.jpeg import MARKER
@@ -116,6 +116,29 @@ def test_each_object_handled_writes_its_metrics_by_outcome_and_reason(fake_app, 
     assert document["BytesSaved"] == result.bytes_in - result.bytes_out > 0
     assert document["Quality"] == result.quality and document["WholeImageChecks"] == 0  # VERIFY=false: none
     assert document["MillisecondsPerMegapixel"] > 0
+
+
+def test_each_variant_written_or_skipped_is_counted_by_format_with_its_bytes_against_the_jpeg(capsys):
+    record = {"outcome": "optimized", "reason": "verified", "bytes_in": 9000, "bytes_out": 4000,
+              "variants": [{"format": "avif", "quality": 60, "score": 80.3, "bytes": 3000}],
+              "variants_skipped": [{"format": "webp", "reason": "not-smaller", "bytes": 5000}]}
+    metrics.handled(record, 1.0)
+    upload, avif, webp = emf_documents(capsys.readouterr().out)
+    assert upload["Uploads"] == 1.0 and "Variants" not in upload
+    for document in (avif, webp):
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert set(directive["Dimensions"][0]) == {"service", "format", "outcome", "reason"}
+        assert document["Variants"] == 1.0 and "Uploads" not in document
+    assert (avif["format"], avif["outcome"], avif["reason"]) == ("avif", "written", "verified")
+    assert (avif["VariantBytesRatio"], avif["VariantBytesSaved"]) == (0.75, 1000)
+    assert (webp["format"], webp["outcome"], webp["reason"]) == ("webp", "skipped", "not-smaller")
+    assert webp["VariantBytesRatio"] == 1.25 and "VariantBytesSaved" not in webp
+
+
+def test_an_upload_without_variants_writes_one_metrics_document(capsys):
+    metrics.handled({"outcome": "optimized", "reason": "verified", "bytes_in": 9000, "bytes_out": 4000,
+                     "variants": [], "variants_skipped": []}, 1.0)
+    assert len(emf_documents(capsys.readouterr().out)) == 1
 
 
 def test_a_skipped_object_is_counted_under_its_reason(fake_app, storage, capsys):

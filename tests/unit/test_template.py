@@ -623,6 +623,6 @@ def test_the_dashboard_charts_the_metrics_the_function_writes(template: dict) ->
     body, _ = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(body.replace("${AWS::Region}", "eu-west-1"))["widgets"]
     charted = json.dumps(widgets)
-    for metric in ("Uploads", "BytesSaved", "Quality", "WholeImageChecks", "MillisecondsPerMegapixel", "Errors",
-                   "Throttles", "Duration", "ApproximateNumberOfMessagesVisible"):
+    for metric in ("Uploads", "BytesSaved", "Quality", "WholeImageChecks", "MillisecondsPerMegapixel", "Variants",
+                   "VariantBytesRatio", "Errors", "Throttles", "Duration", "ApproximateNumberOfMessagesVisible"):
         assert metric in charted, metric

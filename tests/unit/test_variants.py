@@ -62,11 +62,26 @@ def test_variants_reach_the_target_and_are_smaller_than_the_jpeg_or_absent(setti
                                                            for v in decision.variants)
 
 
+@pytest.mark.parametrize(("size", "target"), [((320, 240), 80), ((320, 240), 90), ((200, 6), 80)])
+def test_each_format_asked_for_is_written_or_skipped_with_its_reason(settings, fixed_model, size, target):
+    decision = optimize(encoded(smooth(*size, 6), quality=97), replace(settings, target=target, formats=ALL),
+                        fixed_model)
+    result = decision.result
+    assert result.outcome == OPTIMIZED
+    assert sorted([v.format for v in result.variants] + [s.format for s in result.variants_skipped]) == sorted(ALL[1:])
+    for skipped in result.variants_skipped:
+        too_small = min(size) < variants.search.MIN_SIDE
+        assert skipped.reason == "too-small" if too_small else skipped.reason in ("not-smaller", "target-unreachable")
+        assert (skipped.bytes is not None) == (skipped.reason == "not-smaller")
+        assert skipped.bytes is None or skipped.bytes >= len(decision.data)
+
+
 def test_the_jpeg_alone_is_the_default_and_is_the_same_bytes_with_variants(settings, fixed_model):
     data = encoded(smooth(320, 240, 5), quality=97)
     alone = optimize(data, settings, fixed_model)
     both = optimize(data, replace(settings, formats=ALL), fixed_model)
     assert settings.formats == ("jpeg",) and alone.variants == () and "variants" not in alone.result.tags()
+    assert alone.result.variants_skipped == ()
     assert both.data == alone.data
     output, result = both  # a Decision still unpacks as (data, result)
     assert output == alone.data and result.variants
@@ -230,3 +245,9 @@ def test_larger_pictures_are_encoded_faster_in_steps(pixels, speed, method):
     assert variants.CODECS["avif"].for_pixels(pixels).options["subsampling"] == "4:4:4"
     assert variants.CODECS["avif"].for_pixels(pixels).options["autotiling"] is False
     assert variants.CODECS["webp"].for_pixels(pixels).options["method"] == method
+
+
+def test_the_walk_starts_from_the_jpeg_quality_mapped_by_the_nearest_presets_offset():
+    codec = variants.tuned(variants.CODECS["avif"], offsets={70: -10.0, 90: 5.0})
+    assert [codec.start(60, target) for target in (70, 79, 81, 90)] == [50, 50, 65, 65]
+    assert codec.start(99, 90) == codec.high and codec.start(5, 70) == codec.low
