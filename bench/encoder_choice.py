@@ -12,16 +12,13 @@ bench/results/train/encoder-choice.md; never run on the test split.
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
-
-import numpy as np
 
 from bench import on_train_draw, publish, train_arguments
-from bench.quality import baseline, oracle, output_score, published, shipped_model, timed
+from bench.quality import oracle, output_score, per_picture, published, shipped_model, timed
 from handler.core import optimize
 from handler.image.jpegli import JPEGLI
 from handler.quality import search
-from handler.quality.metric import Reference
+from handler.quality.ssim2 import Reference
 from handler.settings import PRESETS, Settings
 from training import corpus
 
@@ -29,14 +26,9 @@ CHOICES = {"Pillow alone": False, "Pillow or jpegli": True}
 """Each way the function runs, by the value of search.OFFER_JPEGLI."""
 
 
-def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
-    path, corpus_dir = job
-    item = corpus.load(path, corpus_dir)
-    if item is None:
-        return []
-    data, model, rows = path.read_bytes(), shipped_model(), []
-    whole = Reference(np.asarray(item.pixels.convert("RGB")))
-    base = min(baseline(data) for _ in range(3))
+@per_picture
+def measure(item: corpus.Item, data: bytes, whole: Reference, base: float) -> list[dict[str, object]]:
+    model, rows = shipped_model(), []
     for target in PRESETS:
         oracle_bytes = published(oracle(item, target).data, data)
         for choice, offered in CHOICES.items():

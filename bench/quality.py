@@ -20,6 +20,7 @@ import io
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
@@ -82,6 +83,30 @@ def baseline(data: bytes) -> float:
     image.load()
     encode.encode(image.convert("RGB") if image.mode not in ("RGB", "L") else image, 80, "4:2:0", NONE)
     return time.perf_counter() - start
+
+
+def prepared(path: Path, corpus_dir: Path) -> tuple[corpus.Item, bytes, Reference, float] | None:
+    """A picture the function would recompress (None otherwise), with what benchmarks measure its outputs against:
+    its bytes, its pixels prepared for `output_score`, and the fastest of three plain decode + encodes (`baseline`)."""
+    item = corpus.load(path, corpus_dir)
+    if item is None:
+        return None
+    data = path.read_bytes()
+    return item, data, Reference(np.asarray(item.pixels.convert("RGB"))), min(baseline(data) for _ in range(3))
+
+
+Rows = list[dict[str, object]]
+
+
+def per_picture(measure: Callable[..., Rows]) -> Callable[[tuple[Path, Path]], Rows]:
+    """`measure(item, data, original, base)` (see `prepared`) as a worker's job on (path, corpus dir): no rows for a
+    picture the function would not recompress."""
+    @functools.wraps(measure)
+    def job(paths: tuple[Path, Path]) -> Rows:
+        picture = prepared(*paths)
+        return [] if picture is None else measure(*picture)
+
+    return job
 
 
 def fixed(item: corpus.Item, quality: int) -> bytes:
@@ -157,10 +182,7 @@ def reference_score(original: Path, data: bytes) -> float:
 
 
 def measure(path: Path) -> list[dict[str, object]]:
-    item = corpus.load(path, _state["corpus"])
-    data = path.read_bytes()
-    ref = Reference(np.asarray(item.pixels.convert("RGB")))
-    base = min(baseline(data) for _ in range(3))
+    item, data, ref, base = prepared(path, _state["corpus"])
     rows = []
     scores: dict[bytes, float] = {}  # one score per distinct output: methods and targets often agree
 

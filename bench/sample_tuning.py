@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
 
 from bench import on_train_draw, publish, train_arguments
-from bench.quality import baseline, bisection, oracle, output_score, published, sequential, shipped_model, timed
+from bench.quality import bisection, oracle, output_score, per_picture, published, sequential, shipped_model, timed
 from handler.core import optimize
 from handler.image import encode
 from handler.quality import search
@@ -53,14 +50,9 @@ VARIANTS: dict[str, dict[str, float]] = {  # unnamed constants as shipped
 }
 
 
-def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
-    path, corpus_dir = job
-    item = corpus.load(path, corpus_dir)
-    if item is None:
-        return []
-    data, model, rows = path.read_bytes(), shipped_model(), []
-    whole = Reference(np.asarray(item.pixels.convert("RGB")))
-    base = min(baseline(data) for _ in range(3))
+@per_picture
+def measure(item: corpus.Item, data: bytes, whole: Reference, base: float) -> list[dict[str, object]]:
+    model, rows = shipped_model(), []
     for target in TARGETS:
         run, oracle_seconds = timed(oracle, item, target)
         oracle_bytes = published(run.data, data)
