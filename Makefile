@@ -88,6 +88,7 @@ bench: $(STAMP) native
 	$(PY) -m bench.oracle_scan --corpus $(CORPUS)
 	$(PY) -m bench.rounds --corpus $(CORPUS)
 	$(PY) -m bench.formats --corpus $(CORPUS)
+	$(PY) -m bench.encoder_choice --corpus $(CORPUS) --split test --pictures 94
 	$(PY) -m bench.peers --corpus $(CORPUS) --peer $(PEER_BIN)
 
 tune: $(STAMP) $(ENC_STAMP) native

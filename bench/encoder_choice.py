@@ -1,19 +1,21 @@
-"""What choosing the encoder per picture gives on the train split: `make tune` (`python -m bench.encoder_choice`).
+"""What choosing the encoder per picture gives: on the train split in `make tune` (`python -m bench.encoder_choice`),
+on the held-out split in `make bench` (`--split test`).
 
-The function runs on each picture of the train draw at every preset twice: with its search weighing jpegli beside
+The function runs on each picture of the draw at every preset twice: with its search weighing jpegli beside
 Pillow (handler.quality.search.OFFER_JPEGLI, as shipped) and with Pillow alone (as before jpegli). Per target: bytes
 as published against Pillow alone and against the oracle (bench.quality.oracle: libjpeg's tables, 4:2:0,
 sequential), the share of outputs whose whole image reaches the target by the project's SSIMULACRA2 (a kept
 original counts as 100) with the worst, the pictures jpegli coded, and the median time per picture as a multiple
 of one decode + encode (bench.quality.baseline) with the mean whole-image checks. Writes
-bench/results/train/encoder-choice.md; never run on the test split.
+bench/results/train/encoder-choice.md, or with --split test bench/results/encoder-choice.md (a report: nothing is
+tuned on it).
 """
 
 from __future__ import annotations
 
 import statistics
 
-from bench import on_train_draw, publish, train_arguments
+from bench import on_draw, publish, train_arguments
 from bench.quality import oracle, output_score, per_picture, published, shipped_model, timed
 from handler.core import optimize
 from handler.image.jpegli import JPEGLI
@@ -60,13 +62,19 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = train_arguments(__doc__).parse_args(argv)
-    rows, drawn = on_train_draw(args, measure)
+    parser = train_arguments(__doc__)
+    parser.add_argument("--split", choices=("train", "test"), default="train",
+                        help="train (for tuning, bench/results/train/) or test (the report, in make bench)")
+    args = parser.parse_args(argv)
+    rows, drawn = on_draw(args, measure, args.split)
     used = len(rows) // (len(CHOICES) * len(PRESETS))
-    lines = ["# Choosing the encoder per picture (train split)", "",
-             f"Command: `python -m bench.encoder_choice --pictures {args.pictures} --jobs {args.jobs}`: {drawn} train "
-             f"pictures drawn, {used} recompressed. Bytes as published (the input's where the original is kept).", ""]
-    publish("train/encoder-choice.md", "\n".join(lines + table(rows) + [""]))
+    split = "" if args.split == "train" else " --split test"
+    lines = [f"# Choosing the encoder per picture ({args.split} split)", "",
+             f"Command: `python -m bench.encoder_choice{split} --pictures {args.pictures} --jobs {args.jobs}`: {drawn} "
+             f"{args.split} pictures drawn, {used} recompressed. Bytes as published (the input's where the original is "
+             "kept).", ""]
+    name = "train/encoder-choice.md" if args.split == "train" else "encoder-choice.md"
+    publish(name, "\n".join(lines + table(rows) + [""]))
 
 
 if __name__ == "__main__":
