@@ -130,6 +130,7 @@ def summary(rows: list[dict[str, object]], target: int) -> list[str]:
             + f" | {statistics.mean(r['whole_scores'] for r in group):.2f} ({histogram}) | "
             f"{statistics.mean(confirmed) if confirmed else 0:.2f} ({len(confirmed)}) | "
             f"{statistics.mean(r['sample_scores'] for r in group):.1f} | "
+            f"{statistics.median(r['final encode'] / r['baseline'] for r in group):.2f} | "
             f"{statistics.median(r['floor'] / r['baseline'] for r in group):.2f} |"]
 
 
@@ -152,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
               "first and less the sample walk (see bench/stages.py)."), "",
              "| target | pictures | x decode+encode | " + " | ".join(STAGES)
              + " | whole-image scores per picture (how many pictures) | the same over 256 x 256, where the walk is "
-               "on the mosaic (pictures) | sample scores per picture | floor, x decode+encode |",
-             "|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|"]
+               "on the mosaic (pictures) | sample scores per picture | final encode, x decode+encode | floor, "
+               "x decode+encode |",
+             "|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|---|"]
     for target in args.targets:
         lines += summary(rows, target)
     publish("stages.md" if args.split == "test" else "train/stages.md", "\n".join(lines + [""]))
