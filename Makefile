@@ -27,7 +27,7 @@ help:
 	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
-	@echo "make bench        runtime, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants, jpeg-recompress side by side (where make peers built it)"
+	@echo "make bench        runtime, --jobs scaling, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants, jpeg-recompress side by side (where make peers built it)"
 	@echo "make tune         quantisation tables, the verifier's sample variants, the encoder chosen per picture, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
@@ -80,6 +80,7 @@ model: label
 
 bench: $(STAMP) native
 	$(PY) -m bench.runtime
+	$(PY) -m bench.scaling --corpus $(CORPUS)
 	$(PY) -m bench.ssim2_agreement --corpus $(CORPUS)
 	$(PY) -m bench.quality --corpus $(CORPUS)
 	$(PY) -m bench.stages --corpus $(CORPUS)
