@@ -1,6 +1,6 @@
 """Fuzzing the core, outside CI: `python -m bench.fuzz --examples 2000` (about 15 s; 20,000 take 2 minutes).
 
-Hypothesis mutates small JPEG, PNG, GIF, TIFF, WebP, BMP, ICO, TGA and MPO files made by code (bit flips,
+Hypothesis mutates small JPEG, PNG, GIF, TIFF, WebP, BMP, ICO, TGA, MPO, AVIF and HEIC files made by code (bit flips,
 truncation, inserted bytes, header fields overwritten with edge values) and feeds each to core.optimize with a
 fixed model and the verifying chooser, as the handler calls it. Every case must return (no exception escapes),
 within its deadline (no hang), with an output never larger than its input. Prints how many cases ran and their
@@ -80,7 +80,17 @@ def other_formats(image: Image.Image) -> dict[str, bytes]:
         "ico": encoded(image, "ICO", sizes=[(48, 48)]),
         "tga": encoded(image, "TGA", compression="tga_rle"),
         "mpo": encoded(image, "MPO", quality=90, save_all=True, append_images=[image.rotate(180)]),
+        "avif": encoded(image, "AVIF", quality=80),
+        "heic": heic(image),
     }
+
+
+def heic(image: Image.Image) -> bytes:
+    """A phone camera's format, read through pillow-heif's libheif: its parser, not Pillow's, meets the mutations."""
+    from handler.image.intake import heif_reader
+
+    heif_reader()  # registers the writer too
+    return encoded(image, "HEIF", quality=80)
 
 
 FIXTURES = fixtures()
@@ -88,9 +98,9 @@ FIXTURES = fixtures()
 
 def header_end(data: bytes) -> int:
     """Where the header ends: a JPEG's first scan (SOS), a PNG's first IDAT, a GIF's first image descriptor, a
-    WebP's bitstream chunk; else the first 64 bytes (BMP, ICO, TGA headers and a TIFF's first IFD written at its
+    WebP's bitstream chunk, an AVIF's or HEIC's media data box; else the first 64 bytes (BMP, ICO, TGA headers and a TIFF's first IFD written at its
     end by Pillow lie within or are reached by the other mutations). Mutations there hit the parsers."""
-    for marker in (b"\xff\xda", b"IDAT", b"\x2c\x00\x00\x00\x00", b"VP8"):
+    for marker in (b"\xff\xda", b"IDAT", b"\x2c\x00\x00\x00\x00", b"VP8", b"mdat"):
         if (found := data.find(marker)) > 0:
             return found + len(marker)
     return min(len(data), 64)
