@@ -98,8 +98,9 @@ FIXTURES = fixtures()
 
 def header_end(data: bytes) -> int:
     """Where the header ends: a JPEG's first scan (SOS), a PNG's first IDAT, a GIF's first image descriptor, a
-    WebP's bitstream chunk, an AVIF's or HEIC's media data box; else the first 64 bytes (BMP, ICO, TGA headers and a TIFF's first IFD written at its
-    end by Pillow lie within or are reached by the other mutations). Mutations there hit the parsers."""
+    WebP's bitstream chunk, an AVIF's or HEIC's media data box (its boxes before it describe the picture); else
+    the first 64 bytes (BMP, ICO, TGA headers and a TIFF's first IFD written at its end by Pillow lie within or
+    are reached by the other mutations). Mutations there hit the parsers."""
     for marker in (b"\xff\xda", b"IDAT", b"\x2c\x00\x00\x00\x00", b"VP8", b"mdat"):
         if (found := data.find(marker)) > 0:
             return found + len(marker)
