@@ -31,7 +31,7 @@ help:
 	@echo "make tune         quantisation tables, the verifier's sample variants, the encoder chosen per picture, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
-	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO inputs through the core (bench/results/fuzz.md)"
+	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO/AVIF/HEIC inputs through the core (bench/results/fuzz.md)"
 
 $(STAMP): requirements-dev.txt handler/requirements.txt
 	$(PYTHON) -m venv $(VENV)
