@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageChops, TiffImagePlugin
 
 from handler.errors import KeepOriginal, Rejected
-from handler.image.intake import DECODE_ERRORS, damaged, frame_count
+from handler.image.intake import DECODE_ERRORS, SHOWN_PICTURE_FORMATS, damaged, frame_count
 from handler.image.metadata import Metadata
 
 JPEG_MAX_SIDE = 65500
@@ -108,11 +108,10 @@ def _undecodable(image: Image.Image, exc: Exception) -> Rejected:
 def decode(image: Image.Image) -> Image.Image:
     """Fully decode into mode RGB or L, or say why JPEG is the wrong container for it.
 
-    An MPO (a camera JPEG with a large preview, a stereo pair, a phone's Ultra HDR gain map) is decoded as its
-    first picture, the one browsers show: it is a photo sent to be shrunk, and keeping such files whole would
-    leave most camera and phone photos as they came. The other pictures are left out (`carried` notes it).
+    An MPO (a camera JPEG with a large preview, a stereo pair, a phone's Ultra HDR gain map) or a HEIF holding
+    several pictures is decoded as the picture viewers show (intake.SHOWN_PICTURE_FORMATS).
     """
-    if (frames := frame_count(image)) > 1 and image.format != "MPO":
+    if (frames := frame_count(image)) > 1 and image.format not in SHOWN_PICTURE_FORMATS:
         raise _many_frames(image.format, frames)
     if image.mode == "CMYK":
         raise KeepOriginal("cmyk", "CMYK cannot be converted to RGB without its press profile")

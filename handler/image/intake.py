@@ -121,6 +121,13 @@ def damaged(fault: object, part: str) -> Rejected:
     return Rejected(reason, f"{part} could not be decoded ({message})")
 
 
+SHOWN_PICTURE_FORMATS = {"MPO": "preview, depth or gain map", "HEIF": "beside its primary image"}
+"""Formats whose several pictures go with one that viewers show (MPO: the first; HEIF: the primary image, where
+pillow-heif opens the file), and what the others are: such a file is decoded as that picture, the others left
+out (metadata.carried notes it). It is a photo sent to be shrunk; keeping such files whole would leave most
+camera and phone photos as they came."""
+
+
 def frame_count(image: Image.Image) -> int:
     """How many frames the file holds. Pillow reads a TIFF's whole IFD chain for this, so a damaged
     chain (a next-IFD offset past the end) fails here, before any pixel is decoded."""

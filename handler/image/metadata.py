@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from PIL import Image, TiffImagePlugin
 
 from handler.image.failure import named
-from handler.image.intake import frame_count
+from handler.image.intake import SHOWN_PICTURE_FORMATS, frame_count
 from handler.image.jpeg import marked_quality
 
 ORIENTATION = 0x0112
@@ -187,9 +187,9 @@ def carried(image: Image.Image, keep: str) -> tuple[Metadata, str]:
         extra["icc_profile"] = info["icc_profile"]
     exif = _source_exif(image)
     notes = [] if exif is not None else [EXIF_UNREADABLE]
-    if image.format == "MPO":
-        others = frame_count(image) - 1
-        notes.append(f"the MPO's {others} other picture{'s' * (others > 1)} (preview, depth or gain map) left out")
+    if image.format in SHOWN_PICTURE_FORMATS and (others := frame_count(image) - 1) > 0:
+        notes.append(f"the {image.format}'s {others} other picture{'s' * (others > 1)} "
+                     f"({SHOWN_PICTURE_FORMATS[image.format]}) left out")
     exif = Image.Exif() if exif is None else exif
     if keep == "keep":
         everything, more = _everything(image, exif)

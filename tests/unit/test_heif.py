@@ -65,3 +65,17 @@ def test_without_pillow_heif_a_heic_is_refused_as_an_unsupported_format(settings
     _, result = optimize(heic(photo_like(64, 48)), settings, fixed_model)
     assert (result.outcome, result.reason) == (REJECTED, "unsupported-format")
     assert "HEIC" in result.detail
+
+
+def test_a_heif_of_several_pictures_is_optimized_as_its_primary_one_and_says_the_rest_is_left_out(
+    settings, fixed_model
+):
+    """A HEIF collection shows its primary image (here the second stored): the JPEG is that picture, as for an MPO,
+    not the original kept as if it were an animation."""
+    first, primary = photo_like(96, 64, seed=1), photo_like(48, 80, seed=2)
+    stored = io.BytesIO()
+    first.save(stored, "HEIF", quality=95, save_all=True, append_images=[primary], primary_index=1)
+    out, result = optimize(stored.getvalue(), settings, fixed_model)
+    assert (result.outcome, result.format) == (OPTIMIZED, "HEIF")
+    assert Image.open(io.BytesIO(out)).size == (48, 80) == (result.width, result.height)
+    assert "the HEIF's 1 other picture (beside its primary image) left out" in result.detail
