@@ -1,8 +1,9 @@
 """What choosing the encoder per picture gives: on the train split in `make tune` (`python -m bench.encoder_choice`),
 on the held-out split in `make bench` (`--split test`).
 
-The function runs on each picture of the draw at every preset twice: with its search weighing jpegli beside
-Pillow (handler.quality.search.OFFER_JPEGLI, as shipped) and with Pillow alone (as before jpegli). Per target: bytes
+The function runs on each picture of the draw at every preset three times: with its search weighing jpegli beside
+Pillow (handler.quality.search.OFFER_JPEGLI, as shipped), the same with a jpegli answer published as pyjpegli wrote
+it (handler.image.jpegli.RECODE off: no lossless recoding), and with Pillow alone (as before jpegli). Per target: bytes
 as published against Pillow alone and against the oracle (bench.quality.oracle: libjpeg's tables, 4:2:0,
 sequential), the share of outputs whose whole image reaches the target by the project's SSIMULACRA2 (a kept
 original counts as 100) with the worst, the pictures jpegli coded, and the median time per picture as a multiple
@@ -18,14 +19,16 @@ import statistics
 from bench import on_draw, publish, train_arguments
 from bench.quality import oracle, output_score, per_picture, published, shipped_model, timed
 from handler.core import optimize
+from handler.image import jpegli
 from handler.image.jpegli import JPEGLI
 from handler.quality import search
 from handler.quality.ssim2 import Reference
 from handler.settings import PRESETS, Settings
 from training import corpus
 
-CHOICES = {"Pillow alone": False, "Pillow or jpegli": True}
-"""Each way the function runs, by the value of search.OFFER_JPEGLI."""
+CHOICES = {"Pillow alone": (False, True), "Pillow or jpegli, not recoded": (True, False),
+           "Pillow or jpegli": (True, True)}
+"""Each way the function runs, by the values of search.OFFER_JPEGLI and jpegli.RECODE."""
 
 
 @per_picture
@@ -33,8 +36,8 @@ def measure(item: corpus.Item, data: bytes, whole: Reference, base: float) -> li
     model, rows = shipped_model(), []
     for target in PRESETS:
         oracle_bytes = published(oracle(item, target).data, data)
-        for choice, offered in CHOICES.items():
-            search.OFFER_JPEGLI = offered  # this worker process's copy of the module
+        for choice, (offered, recode) in CHOICES.items():
+            search.OFFER_JPEGLI, jpegli.RECODE = offered, recode  # this worker process's copies of the modules
             (out, result), seconds = timed(optimize, data, Settings(target=target), model)
             kept = result.outcome != "optimized"
             rows.append({"target": target, "choice": choice, "oracle_bytes": oracle_bytes,

@@ -83,15 +83,20 @@ encoding is nearly always the smaller (`python -m bench.progressive`, bench/resu
 def leaner(
     pixels: Image.Image, quality: int, subsampling: str, tables: str, metadata: Metadata, encoded: bytes
 ) -> bytes:
-    """`encoded`, or the same pixels coded progressively where that is smaller (tried from PROGRESSIVE_MIN_BYTES and
+    """`encoded`, or the same pixels coded progressively where that is smaller: a jpegli encoding recoded losslessly
+    (jpegli.recoded), a Pillow one encoded again with progressive scans (tried from PROGRESSIVE_MIN_BYTES and
     PROGRESSIVE_MIN_BPP).
 
-    Progressive coding changes only the entropy coding: the decoded pixels, and so the verified
-    score, are the same (tests/unit/test_core.py); what it saves for one more encode is in
+    Either way only the entropy coding changes: the decoded pixels, and so the verified score, are the same
+    (tests/unit/test_core.py, tests/unit/test_jpegli.py); what it saves for one more encode is in
     bench/results/quality.md.
     """
-    if (len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height
-            or tables == jpegli.JPEGLI):  # pyjpegli writes sequential scans only
+    if tables == jpegli.JPEGLI and not jpegli.RECODE:
+        return encoded
+    if tables == jpegli.JPEGLI:
+        recoded = jpegli.recoded(encoded)
+        return recoded if len(recoded) < len(encoded) else encoded
+    if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
         return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
     return progressive if len(progressive) < len(encoded) else encoded

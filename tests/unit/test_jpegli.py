@@ -90,8 +90,21 @@ def test_the_jpegli_walk_stays_at_or_below_the_sources_quality(monkeypatch, cap)
     assert max(coded) == cap
 
 
-def test_a_jpegli_output_gets_no_progressive_pass():
-    """pyjpegli writes sequential scans only; Pillow's progressive pass would re-encode with other tables."""
+def test_a_jpegli_answer_is_recoded_losslessly_into_fewer_bytes_keeping_its_segments_and_tables():
+    """pyjpegli writes standard Huffman tables and sequential scans; the recoding keeps the coefficients, so the
+    pixels verified are the pixels published, and what own_mark reads (the tables, the segments) is unchanged."""
+    metadata, _ = carried(Image.open(io.BytesIO(camera_jpeg(95))), "keep")
+    coded = px.encode(KODAK, 80, "4:2:0", metadata, tables=jpegli.JPEGLI)
+    leaner = px.leaner(KODAK, 80, "4:2:0", jpegli.JPEGLI, metadata, coded)
+    before, after = Image.open(io.BytesIO(coded)), Image.open(io.BytesIO(leaner))
+    assert len(leaner) < len(coded) and after.info.get("progressive") and not before.info.get("progressive")
+    assert np.array_equal(np.asarray(after), np.asarray(before))
+    assert segments(leaner) == segments(coded)
+    assert after.quantization == jpegli.tables(80)
+
+
+def test_without_recoding_a_jpegli_answer_is_published_as_coded(monkeypatch):
+    monkeypatch.setattr(jpegli, "RECODE", False)
     coded = px.encode(KODAK, 80, "4:2:0", NONE, tables=jpegli.JPEGLI)
     assert px.leaner(KODAK, 80, "4:2:0", jpegli.JPEGLI, NONE, coded) is coded
 

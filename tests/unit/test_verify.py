@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from PIL import Image
 
 from handler.quality import search
@@ -128,13 +129,20 @@ class TwoChromas(Scripted):
         return 1 + self._slope * quality, b"x" * (2 * quality)
 
 
-def test_a_subsampled_answer_above_subsampled_max_is_weighed_against_full_chroma():
+@pytest.fixture
+def pillow_only(monkeypatch):
+    """TwoChromas models Pillow's two subsamplings; jpegli's walk, weighed apart (search.weighed), is tested in
+    tests/unit/test_jpegli.py."""
+    monkeypatch.setattr(search, "OFFER_JPEGLI", False)
+
+
+def test_a_subsampled_answer_above_subsampled_max_is_weighed_against_full_chroma(pillow_only):
     tiles = TwoChromas(subsampled_pass=search.SUBSAMPLED_MAX + 2)
     settled = search.on_sample(tiles, 70, Bounds(50, 100), TARGET)
     assert (settled.subsampling, settled.quality) == ("4:4:4", 60)  # 180 bytes against 4:2:0's 194
 
 
-def test_below_the_high_presets_a_subsampled_answer_up_to_subsampled_max_is_taken_alone():
+def test_below_the_high_presets_a_subsampled_answer_up_to_subsampled_max_is_taken_alone(pillow_only):
     tiles = TwoChromas(subsampled_pass=search.SUBSAMPLED_MAX)
     settled = search.on_sample(tiles, 70, Bounds(50, 100), TARGET)
     assert (settled.subsampling, settled.quality) == ("4:2:0", search.SUBSAMPLED_MAX)
