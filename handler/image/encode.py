@@ -91,11 +91,8 @@ def leaner(
     (tests/unit/test_core.py, tests/unit/test_jpegli.py); what it saves for one more encode is in
     bench/results/quality.md.
     """
-    if tables == jpegli.JPEGLI and not jpegli.RECODE:
-        return encoded
     if tables == jpegli.JPEGLI:
-        recoded = jpegli.recoded(encoded)
-        return recoded if len(recoded) < len(encoded) else encoded
+        return min(encoded, jpegli.recoded(encoded) if jpegli.RECODE else encoded, key=len)
     if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
         return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)

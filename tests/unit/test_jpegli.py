@@ -113,3 +113,8 @@ def test_jpeglis_tables_do_not_depend_on_the_pixels():
     """What own_mark relies on: the tables of an encoding of 16 x 16 pixels are those of any picture."""
     flat = Image.open(io.BytesIO(jpegli.encode(Image.new("RGB", (640, 480), "teal"), 75))).quantization
     assert Image.open(io.BytesIO(jpegli.encode(KODAK, 75))).quantization == flat == jpegli.tables(75)
+
+
+def test_a_recoding_mozjpeg_refuses_leaves_the_answer_as_coded():
+    not_a_jpeg = b"\xff\xd8 not a jpeg"
+    assert jpegli.recoded(not_a_jpeg) == not_a_jpeg
