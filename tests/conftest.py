@@ -20,6 +20,7 @@ from handler import log
 from handler.aws import wiring
 from handler.aws.storage import Storage
 from handler.aws.wiring import App
+from handler.quality import search
 from handler.quality.model import Linear, Model
 from handler.settings import Locations, Settings
 from scripts.images import colour_detail_between_the_tiles, encoded, grey_photo, photo_like
@@ -40,6 +41,13 @@ def fixed_model() -> Model:
     """A model that always predicts quality 80: unit tests of the core need a prediction, not accuracy."""
     constant = Linear(("bpp",), np.zeros(1), 80.0, np.zeros(1), np.full(1, 100.0))
     return Model("test-fixed-80", {"all": constant})
+
+
+@pytest.fixture
+def pillow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search with Pillow's encoder alone (search.OFFER_JPEGLI off), for tests of what Pillow's encodings do
+    (tables, subsampling, a JPEG larger than its variants); jpegli is tested in tests/unit/test_jpegli.py."""
+    monkeypatch.setattr(search, "OFFER_JPEGLI", False)
 
 
 @pytest.fixture(scope="session")

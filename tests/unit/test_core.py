@@ -182,11 +182,10 @@ def test_one_coloured_pixel_keeps_a_picture_in_colour(settings, fixed_model):
     [(80, True, "robidoux"), (90, True, "annex-k"), (80, False, "annex-k")],
 )
 def test_the_output_is_quantised_with_the_tables_its_record_names(
-    settings, fixed_model, target, verify, tables, monkeypatch
+    settings, fixed_model, target, verify, tables, pillow_only
 ):
     """Pillow's encodings: verified 4:2:0 below 90, Robidoux's tables; at 90, or unchecked (the model's labels are
     libjpeg's), libjpeg's. (jpegli's tables: tests/unit/test_jpegli.py.)"""
-    monkeypatch.setattr(search, "OFFER_JPEGLI", False)
     data = (PHOTOS / "HP_PhotoSmart_735.png").read_bytes()
     out, result = optimize(data, replace(settings, target=target, verify=verify), fixed_model)
     assert result.outcome == OPTIMIZED and result.tables == result.tags()["tables"] == tables

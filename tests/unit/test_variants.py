@@ -15,7 +15,7 @@ from PIL import Image
 
 from handler.core import optimize
 from handler.errors import ConfigError
-from handler.quality import search, variants
+from handler.quality import variants
 from handler.quality.metric import Reference
 from handler.result import OPTIMIZED
 from handler.settings import FORMATS, Settings
@@ -166,11 +166,10 @@ CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
     ("", "image/jpeg"),
 ])
 def test_post_optimize_answers_the_smallest_verified_format_the_accept_header_names(
-    api_app, accept, expected, monkeypatch
+    api_app, accept, expected, pillow_only
 ):
     api, app = api_app
     # with its JPEG coded by Pillow, its WebP and AVIF are both smaller than the JPEG (jpegli's would be smaller)
-    monkeypatch.setattr(search, "OFFER_JPEGLI", False)
     data = encoded(smooth(320, 240, 6), quality=97)
     original = decoded(data)
     answer = api.handle(app, api_event(data, accept))

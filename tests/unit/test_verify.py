@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
-import pytest
 from PIL import Image
 
 from handler.quality import search
@@ -127,13 +126,6 @@ class TwoChromas(Scripted):
         if subsampling == "4:4:4":
             return whole_score(quality), b"x" * (3 * quality)
         return 1 + self._slope * quality, b"x" * (2 * quality)
-
-
-@pytest.fixture
-def pillow_only(monkeypatch):
-    """TwoChromas models Pillow's two subsamplings; jpegli's walk, weighed apart (search.weighed), is tested in
-    tests/unit/test_jpegli.py."""
-    monkeypatch.setattr(search, "OFFER_JPEGLI", False)
 
 
 def test_a_subsampled_answer_above_subsampled_max_is_weighed_against_full_chroma(pillow_only):
