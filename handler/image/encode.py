@@ -92,7 +92,7 @@ def leaner(
     bench/results/quality.md.
     """
     if tables == jpegli.JPEGLI:
-        return min(encoded, jpegli.recoded(encoded) if jpegli.RECODE else encoded, key=len)
+        return min(encoded, jpegli.recoded(encoded), key=len) if jpegli.RECODE else encoded
     if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
         return encoded
     progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)

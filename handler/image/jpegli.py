@@ -57,8 +57,8 @@ def recoded(jpeg: bytes) -> bytes:
     pyjpegli's standard Huffman tables and sequential scans leave bytes that this recovers, more than Pillow's
     progressive pass recovers from its own (already optimized) outputs, at a few times that pass's CPU time (mozjpeg
     tries several scan scripts). It runs on the answer only, not in the search: what it saves and costs per preset,
-    bench/results/train/encoder-choice.md and bench/results/encoder-choice.md. Where mozjpeg refuses (it never has
-    on jpegli's output), `jpeg` is returned as it is: it is still a valid, verified answer."""
+    bench/results/train/encoder-choice.md and bench/results/encoder-choice.md. Where mozjpeg refuses (not seen on
+    jpegli's output), `jpeg` is returned as it is: it is still a valid, verified answer."""
     try:
         return mozjpeg_lossless_optimization.optimize(jpeg, mozjpeg_lossless_optimization.COPY_MARKERS.ALL)
     except ValueError:
