@@ -9,11 +9,15 @@ SAM_STAMP := $(SAM_VENV)/.installed
 ENC_VENV := .venv-enc
 ENC_STAMP := $(ENC_VENV)/.installed
 CORPUS ?= ../shared/corpus
-# The SSIMULACRA2 kernel (handler/quality/native/): built from source, never committed. Plain -O2, no -march:
-# the AVX2+FMA path is chosen at run time (ssim2.h).
+# The native code, built from source, never committed: the SSIMULACRA2 kernel (handler/quality/native/; plain -O2,
+# no -march: the AVX2+FMA path is chosen at run time, ssim2.h) and the JPEG recoder (handler/image/native/, compiled
+# against the libjpeg API headers in its libjpeg/ folder; it calls Pillow's libjpeg at run time).
 NATIVE_DIR := handler/quality/native
 NATIVE_LIB := $(NATIVE_DIR)/_ssim2.so
 NATIVE_SRC := $(NATIVE_DIR)/ssim2.c $(NATIVE_DIR)/ssim2_kernels.h $(NATIVE_DIR)/ssim2.h
+RECODE_DIR := handler/image/native
+RECODE_LIB := $(RECODE_DIR)/_recode.so
+RECODE_SRC := $(RECODE_DIR)/recode.c $(wildcard $(RECODE_DIR)/libjpeg/*.h)
 CC ?= cc
 PEER_BIN := build/peers/bin/jpeg-recompress
 SSIM2_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
@@ -21,14 +25,14 @@ SSIM2_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
 .PHONY: help venv native run test test-fast lint model label bench tune load fuzz peers clean
 
 help:
-	@echo "make native       build the SSIMULACRA2 kernel, $(NATIVE_LIB) (the targets that run the function do it first)"
+	@echo "make native       build the SSIMULACRA2 kernel and the JPEG recoder, $(NATIVE_LIB) and $(RECODE_LIB) (the targets that run the function do it first)"
 	@echo "make run          the main job, locally: moto S3 server, both buckets, sample uploads, the handler"
 	@echo "make test         lint, then every test (unit, integration over HTTP, template validation): what CI runs"
 	@echo "make test-fast    the tests that need no S3 server, subprocess or worker processes (under a minute)"
 	@echo "make lint         ruff: pyflakes, style, import order, bugbear, complexity cap (pyproject.toml)"
 	@echo "make model        relabel (resumable) and retrain models/ from $(CORPUS)"
 	@echo "make bench        runtime, --jobs scaling, SSIMULACRA2 agreement, quality/size/speed, where the time goes, photos over 25 MP, oracle scan, rounds, AVIF/WebP variants, jpeg-recompress side by side (where make peers built it)"
-	@echo "make tune         quantisation tables, the verifier's sample variants, the encoder chosen per picture, JPEG encoders on the train split (bench/results/train/)"
+	@echo "make tune         quantisation tables, the verifier's sample variants, the recoder's scan script, the encoder chosen per picture, JPEG encoders on the train split (bench/results/train/)"
 	@echo "make load         1,000 uploads through the local harness (bench/results/load.md)"
 	@echo "make peers        build jpeg-recompress from source (scripts/build_peers.sh) and compare it with the function (bench/results/peers.md)"
 	@echo "make fuzz         20,000 mutated JPEG/PNG/GIF/TIFF/WebP/BMP/ICO/TGA/MPO/AVIF/HEIC inputs through the core (bench/results/fuzz.md)"
@@ -54,10 +58,13 @@ $(SAM_STAMP): requirements-sam.txt
 
 venv: $(STAMP) $(SAM_STAMP)
 
-native: $(NATIVE_LIB)
+native: $(NATIVE_LIB) $(RECODE_LIB)
 
 $(NATIVE_LIB): $(NATIVE_SRC)
 	$(CC) $(SSIM2_CFLAGS) -shared -fPIC -o $@ $(NATIVE_DIR)/ssim2.c -lm
+
+$(RECODE_LIB): $(RECODE_SRC)
+	$(CC) $(SSIM2_CFLAGS) -shared -fPIC -o $@ $(RECODE_DIR)/recode.c
 
 run: $(STAMP) native
 	$(PY) scripts/local_run.py
@@ -95,7 +102,7 @@ bench: $(STAMP) native
 tune: $(STAMP) $(ENC_STAMP) native
 	$(PY) -m bench.tables --corpus $(CORPUS)
 	$(PY) -m bench.sample_tuning --corpus $(CORPUS)
-	$(PY) -m bench.progressive --corpus $(CORPUS)
+	$(ENC_VENV)/bin/python -m bench.recode --corpus $(CORPUS)
 	$(PY) -m bench.encoder_choice --corpus $(CORPUS) --pictures 40
 	$(ENC_VENV)/bin/python -m bench.encoders --corpus $(CORPUS) --pictures 40
 
@@ -113,6 +120,6 @@ peers: $(STAMP) native $(PEER_BIN)
 	$(PY) -m bench.peers --corpus $(CORPUS) --peer $(PEER_BIN)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(ENC_VENV) .aws-sam .pytest_cache $(NATIVE_LIB)
+	rm -rf $(VENV) $(SAM_VENV) $(ENC_VENV) .aws-sam .pytest_cache $(NATIVE_LIB) $(RECODE_LIB)
 
 -include build.mk

@@ -16,6 +16,10 @@
 # (built on Debian 12, symbol versions up to GLIBC_2.29; the runtime has 2.34: `objdump -T` shows them); the
 # x86_64 library is plain x86-64 code that picks its AVX2 path at run time. Where the library is missing or does
 # not load, the function still runs, on the numpy implementation, logging one "metric-fallback" warning.
+# The JPEG recoder is compiled the same way from handler/image/native/recode.c into handler/image/native/_recode.so;
+# it needs only libc (symbol versions GLIBC_2.2.5) and takes libjpeg's functions from Pillow's bundled libjpeg-turbo
+# at run time (handler/image/recode.py). Without it, answers are published as the search encoded them, larger,
+# logging one "recode-fallback" warning.
 #
 # LAMBDA_ARCH picks the processor the package is for, as the template's Architecture parameter picks the
 # functions': x86_64 (default) or arm64 (Graviton), for which pip fetches aarch64 wheels and the kernel is
@@ -47,8 +51,9 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -R handler models "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/models" -name __pycache__ -type d -prune -exec rm -rf {} +
-	rm -f "$(ARTIFACTS_DIR)/$(NATIVE_LIB)"
+	rm -f "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" "$(ARTIFACTS_DIR)/$(RECODE_LIB)"
 	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" $(NATIVE_DIR)/ssim2.c -lm
+	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(RECODE_LIB)" $(RECODE_DIR)/recode.c
 	$(PIP_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile \
 		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
 	find "$(ARTIFACTS_DIR)/numpy" -type d -name tests -prune -exec rm -rf {} +

@@ -2,8 +2,8 @@
 on the held-out split in `make bench` (`--split test`).
 
 The function runs on each picture of the draw at every preset three times: with its search weighing jpegli beside
-Pillow (handler.quality.search.OFFER_JPEGLI, as shipped), the same with a jpegli answer published as pyjpegli wrote
-it (handler.image.jpegli.RECODE off: no lossless recoding), and with Pillow alone (as before jpegli). Per target: bytes
+Pillow (handler.quality.search.OFFER_JPEGLI, as shipped), the same with every answer published as the search encoded
+it (handler.image.recode.ENABLED off: no answer recoded), and with Pillow alone (as before jpegli). Per target: bytes
 as published against Pillow alone and against the oracle (bench.quality.oracle: libjpeg's tables, 4:2:0,
 sequential), the share of outputs whose whole image reaches the target by the project's SSIMULACRA2 (a kept
 original counts as 100) with the worst, the pictures jpegli coded, and the median time per picture as a multiple
@@ -19,7 +19,7 @@ import statistics
 from bench import on_draw, publish, train_arguments
 from bench.quality import oracle, output_score, per_picture, published, shipped_model, timed
 from handler.core import optimize
-from handler.image import jpegli
+from handler.image import recode
 from handler.image.jpegli import JPEGLI
 from handler.quality import search
 from handler.quality.ssim2 import Reference
@@ -28,7 +28,7 @@ from training import corpus
 
 CHOICES = {"Pillow alone": (False, True), "Pillow or jpegli, not recoded": (True, False),
            "Pillow or jpegli": (True, True)}
-"""Each way the function runs, by the values of search.OFFER_JPEGLI and jpegli.RECODE."""
+"""Each way the function runs, by the values of search.OFFER_JPEGLI and recode.ENABLED."""
 
 
 @per_picture
@@ -36,8 +36,8 @@ def measure(item: corpus.Item, data: bytes, whole: Reference, base: float) -> li
     model, rows = shipped_model(), []
     for target in PRESETS:
         oracle_bytes = published(oracle(item, target).data, data)
-        for choice, (offered, recode) in CHOICES.items():
-            search.OFFER_JPEGLI, jpegli.RECODE = offered, recode  # this worker process's copies of the modules
+        for choice, (offered, recoded) in CHOICES.items():
+            search.OFFER_JPEGLI, recode.ENABLED = offered, recoded  # this worker process's copies of the modules
             (out, result), seconds = timed(optimize, data, Settings(target=target), model)
             kept = result.outcome != "optimized"
             rows.append({"target": target, "choice": choice, "oracle_bytes": oracle_bytes,

@@ -141,7 +141,8 @@ def bisection(item: corpus.Item, target: int) -> int | None:
 
 
 def sequential(item: corpus.Item, result: Result, settings: Settings) -> int:
-    """The size of the function's output coded sequentially, as the oracle's is: what progressive coding saved."""
+    """The size of the function's answer as the search encoded it, in one sequential scan as the oracle's (a jpegli
+    one with standard Huffman tables): what recoding it saved (encode.leaner)."""
     metadata = carried(item.image, settings.metadata)[0]
     pixels = decode.grey_as_l(item.pixels, metadata)
     return len(encode.encode(pixels, result.quality, result.subsampling or "4:2:0", metadata, tables=result.tables))

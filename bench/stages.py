@@ -89,7 +89,7 @@ def _instrument() -> None:
     model_type.predict = _timed(lambda args: "features + prediction", model_type.predict)
 
 
-def _cpu_seconds(function: Callable, *args: object) -> float:
+def cpu_seconds(function: Callable, *args: object) -> float:
     start = time.process_time()
     function(*args)
     return time.process_time() - start
@@ -101,7 +101,7 @@ def measure(job: tuple[Path, Path, tuple[int, ...]]) -> list[dict[str, object]]:
     if item is None:
         return []
     data, rows = path.read_bytes(), []
-    base = min(_cpu_seconds(baseline, data) for _ in range(3))
+    base = min(cpu_seconds(baseline, data) for _ in range(3))
     _whole_size[0] = item.pixels.size
     for target in targets:
         _clock.clear()

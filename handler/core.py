@@ -165,8 +165,7 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
         return kept("target-unreachable", detail, **chosen)
-    leaner = encode.leaner(pixels, candidate.quality, candidate.subsampling, candidate.tables, metadata,
-                           candidate.data)
+    leaner = encode.leaner(candidate.data, candidate.tables)
     output = with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
         return kept("not-smaller", f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}",

@@ -1,5 +1,5 @@
-"""Encode pixels as JPEG with the source's metadata: quantisation tables by policy, optimized Huffman coding, the
-progressive pass where it pays."""
+"""Encode pixels as JPEG with the source's metadata: quantisation tables by policy, optimized Huffman coding; the
+answer's entropy coding redone where that saves bytes (`leaner`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 
 from PIL import Image, ImageFile
 
-from handler.image import jpegli
+from handler.image import jpegli, recode
 from handler.image.jpeg import ANNEX_K, ROBIDOUX, TABLE_SETS, header_segments, with_segments
 from handler.image.metadata import Metadata
 
@@ -28,19 +28,18 @@ def encode(
     quality: int,
     subsampling: str,
     metadata: Metadata,
-    progressive: bool = False,
     tables: str = ANNEX_K,
 ) -> bytes:
-    """Baseline JPEG with optimized Huffman tables, as the oracle uses (progressive on request), quantised with
-    the base `tables` (a TABLE_SETS name) scaled to `quality` (Pillow scales given tables as libjpeg its own); or,
-    for `tables` JPEGLI, jpegli's sequential 4:2:0 coding of RGB pixels at `quality` on its own scale."""
+    """Baseline JPEG with optimized Huffman tables, as the oracle uses, quantised with the base `tables` (a TABLE_SETS
+    name) scaled to `quality` (Pillow scales given tables as libjpeg its own); or, for `tables` JPEGLI, jpegli's
+    sequential 4:2:0 coding of RGB pixels at `quality` on its own scale."""
     if tables == jpegli.JPEGLI:
         return with_segments(_with_header(jpegli.encode(pixels, quality), metadata), 0xED, metadata.app13)
     options: dict[str, object] = {} if pixels.mode == "L" else {"subsampling": subsampling}
     if tables != ANNEX_K:
         options["qtables"] = [base.astype(int).tolist() for base in TABLE_SETS[tables][: len(pixels.getbands())]]
     options.update(metadata.save_options())
-    return with_segments(_encode(pixels, quality, progressive, options), 0xED, metadata.app13)
+    return with_segments(_encode(pixels, quality, options), 0xED, metadata.app13)
 
 
 def _with_header(jpeg: bytes, metadata: Metadata) -> bytes:
@@ -51,9 +50,9 @@ def _with_header(jpeg: bytes, metadata: Metadata) -> bytes:
     return jpeg[:2] + tiny[2:end] + jpeg[2:]
 
 
-def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[str, object]) -> bytes:
-    optimized = {"quality": quality, "optimize": True, "progressive": progressive, **options}
-    # Optimized or progressive coding needs the whole output in one buffer, which Pillow sizes at 1 byte
+def _encode(pixels: Image.Image, quality: int, options: dict[str, object]) -> bytes:
+    optimized = {"quality": quality, "optimize": True, **options}
+    # Optimized coding needs the whole output in one buffer, which Pillow sizes at 1 byte
     # a pixel below quality 95 (2 from 95): noisy images at high quality with 4:4:4 need more, and libjpeg
     # then fails, printing "Suspension not allowed here". The raw pixels' size holds any output up to
     # quality 95 (binary noise, the worst case tried, took 2.3 bytes a pixel with 4:4:4).
@@ -70,37 +69,44 @@ def _encode(pixels: Image.Image, quality: int, progressive: bool, options: dict[
 
 
 PROGRESSIVE_MIN_BYTES = 5000
-"""Below this many bytes of baseline output the progressive encode is not tried: on such small outputs the progressive
-scans' headers outweigh what they save, while the encode costs about two baseline ones (`make tune`,
-bench/results/train/sample-tuning.md)."""
+"""Below this many bytes of output the progressive scans are not tried: on such small outputs their headers outweigh
+what they save. Above it they win at nearly every bit rate (`python -m bench.recode`,
+bench/results/train/recode.md)."""
 
-PROGRESSIVE_MIN_BPP = 0.4
-"""Below this many bits per pixel of baseline output the progressive encode is not tried either: most blocks then
-keep a few coefficients, each of the progressive scans pays its own end-of-block runs for them, and the baseline
-encoding is nearly always the smaller (`python -m bench.progressive`, bench/results/train/progressive.md)."""
+PROGRESSIVE_SCRIPT: tuple[recode.Scan, ...] = (
+    (recode.ALL, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 1), (0, 10, 63, 0, 1), (1, 1, 2, 0, 0), (1, 3, 63, 0, 0),
+    (2, 1, 2, 0, 0), (2, 3, 63, 0, 0), (0, 3, 63, 1, 0))
+"""The progressive scans an answer is recoded in: every component's DC coefficients together; the first component's
+(luma's) AC coefficients 1-2 whole, 3-9 and 10-63 without their lowest bit, then that bit for 3-63; each chroma
+component's AC coefficients 1-2, then 3-63. Chosen among fixed scripts on answers of the train split: fewer bytes
+than libjpeg's standard script (Pillow's progressive=True) from jpegli's answers and about as few from Pillow's, in
+less time; mozjpeg's recoder, which tries several scripts per picture, writes a little fewer in about three times
+the time (`python -m bench.recode`, bench/results/train/recode.md)."""
 
 
-def leaner(
-    pixels: Image.Image, quality: int, subsampling: str, tables: str, metadata: Metadata, encoded: bytes
-) -> bytes:
-    """`encoded`, or the same pixels coded progressively where that is smaller: a jpegli encoding recoded losslessly
-    (jpegli.recoded), a Pillow one encoded again with progressive scans (tried from PROGRESSIVE_MIN_BYTES and
-    PROGRESSIVE_MIN_BPP).
+def leaner(encoded: bytes, tables: str) -> bytes:
+    """`encoded`, or the same coefficients recoded losslessly into fewer bytes (handler.image.recode): optimized
+    Huffman tables in PROGRESSIVE_SCRIPT's scans from PROGRESSIVE_MIN_BYTES up; below it a jpegli encoding (standard
+    Huffman tables) in one sequential scan with optimized ones, a Pillow one (optimized already) as it is.
 
-    Either way only the entropy coding changes: the decoded pixels, and so the verified score, are the same
-    (tests/unit/test_core.py, tests/unit/test_jpegli.py); what it saves for one more encode is in
-    bench/results/quality.md.
+    Only the entropy coding changes: the decoded pixels, and so the verified score, are the same
+    (tests/unit/test_recode.py). Without the recoder (recode.active()), `encoded` is published as it is. Where libjpeg
+    refuses to recode (not seen on either encoder's output), `encoded` is still a valid, verified answer.
     """
-    if tables == jpegli.JPEGLI:
-        return min(encoded, jpegli.recoded(encoded), key=len) if jpegli.RECODE else encoded
-    if len(encoded) < PROGRESSIVE_MIN_BYTES or 8 * len(encoded) < PROGRESSIVE_MIN_BPP * pixels.width * pixels.height:
+    if not recode.active():
         return encoded
-    progressive = encode(pixels, quality, subsampling, metadata, progressive=True, tables=tables)
-    return progressive if len(progressive) < len(encoded) else encoded
+    small = len(encoded) < PROGRESSIVE_MIN_BYTES
+    if small and tables != jpegli.JPEGLI:
+        return encoded
+    try:
+        recoded = recode.recoded(encoded, recode.SEQUENTIAL if small else PROGRESSIVE_SCRIPT)
+    except recode.RecodeError:
+        return encoded
+    return recoded if len(recoded) < len(encoded) else encoded
 
 
 BUFFER_SLACK = 1 << 16
-"""Room beyond the standard tables' output, for the optimized tables and progressive scans' headers."""
+"""Room beyond the standard tables' output, for the optimized tables' headers."""
 
 
 def _save(pixels: Image.Image, buffer: int = 0, **options: object) -> bytes:

@@ -3,8 +3,8 @@
 pyjpegli takes packed RGB and a quality, nothing else: it writes a sequential 4:2:0 JPEG with jpegli's own
 quantisation tables (fixed by the quality, whatever the pixels: its adaptive quantisation acts on the
 coefficients, not the tables), standard Huffman tables and no APP or COM segment. So it codes RGB pictures only,
-the metadata is spliced in by handler.image.encode, and the answer's entropy coding is redone by mozjpeg's
-lossless recoder (`recoded`).
+the metadata is spliced in by handler.image.encode, and the answer's entropy coding is redone losslessly
+(handler.image.recode).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
-import mozjpeg_lossless_optimization
 import pyjpegli
 from PIL import Image
 
@@ -43,23 +42,3 @@ def tables(quality: int) -> dict[int, list[int]]:
     from an encoding of 16 x 16 pixels, since they do not depend on the pixels."""
     coded = Image.open(io.BytesIO(encode(Image.new("RGB", (16, 16)), quality)))
     return {index: list(table) for index, table in coded.quantization.items()}
-
-
-RECODE = True
-"""Recode the answer's entropy coding (`recoded`). Off, a jpegli answer is published as pyjpegli wrote it and weighed
-at its bytes: `python -m bench.encoder_choice` turns it off to measure what the recoding gives and costs."""
-
-
-def recoded(jpeg: bytes) -> bytes:
-    """`jpeg` recoded losslessly by mozjpeg's jpegtran: optimized Huffman tables and progressive scans over the same
-    coefficients, so the same decoded pixels and the same verified score, every APP and COM segment kept.
-
-    pyjpegli's standard Huffman tables and sequential scans leave bytes that this recovers, more than Pillow's
-    progressive pass recovers from its own (already optimized) outputs, at a few times that pass's CPU time (mozjpeg
-    tries several scan scripts). It runs on the answer only, not in the search: what it saves and costs per preset,
-    bench/results/train/encoder-choice.md and bench/results/encoder-choice.md. Where mozjpeg refuses (not seen on
-    jpegli's output), `jpeg` is returned as it is: it is still a valid, verified answer."""
-    try:
-        return mozjpeg_lossless_optimization.optimize(jpeg, mozjpeg_lossless_optimization.COPY_MARKERS.ALL)
-    except ValueError:
-        return jpeg

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from handler.image import encode as px
-from handler.image import jpegli
+from handler.image import jpegli, recode
 from handler.image import pixels as views
 from handler.image.intake import Probe
 from handler.image.jpeg import ANNEX_K
@@ -303,15 +303,16 @@ def on_sample(tiles: Sample, quality: int, bounds: Bounds, goal: float, enough: 
 
 JPEGLI_WEIGHT = 0.89
 """What a jpegli encoding's bytes count for beside Pillow's when the search compares them: the answer's entropy coding
-is redone afterwards (encode.leaner), which saves a jpegli encoding (standard Huffman tables, sequential scans)
-more than a Pillow one (optimized tables already; a progressive pass). Chosen on 40 train pictures by
+is redone afterwards (encode.leaner), which saves a jpegli encoding (standard Huffman tables, sequential scan) more
+than a Pillow one (optimized tables already). Chosen on 40 train pictures by
 `python -m bench.encoder_choice --pictures 40` with this constant changed: 0.86, 0.89 and 0.92 gave the same total
-bytes within 0.5% at every preset, 1.0 (no discount) up to 1.3% more."""
+bytes within 0.5% at every preset, 1.0 (no discount) up to 1.3% more. That was with mozjpeg's recoder; the
+function's own saves each encoder's answers in nearly the same proportions (bench/results/train/recode.md)."""
 
 
 def weighed(encoded: bytes, tables: str) -> float:
     """An encoding's size as the search ranks it: its bytes, a jpegli one's discounted by JPEGLI_WEIGHT."""
-    return len(encoded) * (JPEGLI_WEIGHT if tables == jpegli.JPEGLI and jpegli.RECODE else 1.0)
+    return len(encoded) * (JPEGLI_WEIGHT if tables == jpegli.JPEGLI and recode.active() else 1.0)
 
 
 def _best(options: list[Settled]) -> Settled:

@@ -74,13 +74,14 @@ def machines(package: Path) -> set[int]:
     return {int.from_bytes(lib.read_bytes()[18:20], "little") for lib in package.rglob("*.so*") if lib.is_file()}
 
 
-def test_every_library_in_the_default_package_is_x86_64_and_the_kernel_is_there(build):
+def test_every_library_in_the_default_package_is_x86_64_and_the_native_code_is_there(build):
     package = build / "OptimizeFunction"
     assert (package / "handler" / "quality" / "native" / "_ssim2.so").exists()
+    assert (package / "handler" / "image" / "native" / "_recode.so").exists()
     assert machines(package) == {ELF_MACHINES["x86_64"]}
 
 
-def test_an_arm64_package_holds_arm64_libraries_only_kernel_included(tmp_path):
+def test_an_arm64_package_holds_arm64_libraries_only_native_code_included(tmp_path):
     """LAMBDA_ARCH=arm64, as `LAMBDA_ARCH=arm64 sam build` runs the recipe for a Graviton deployment."""
     if not shutil.which("aarch64-linux-gnu-gcc") and os.uname().machine != "aarch64":
         pytest.skip("no aarch64 cross compiler (Debian's gcc-aarch64-linux-gnu; .ci/run installs it)")
@@ -88,6 +89,7 @@ def test_an_arm64_package_holds_arm64_libraries_only_kernel_included(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "handler" / "quality" / "native" / "_ssim2.so").exists()
+    assert (tmp_path / "handler" / "image" / "native" / "_recode.so").exists()
     assert machines(tmp_path) == {ELF_MACHINES["arm64"]}
     assert size_mb(tmp_path) < PACKAGE_LIMIT_MB
 
@@ -133,6 +135,8 @@ def invoke(runtime: tuple[str, Path], build: Path, function: str, module: str, e
     done = subprocess.run([python, "-I", "-c", DRIVER, str(build / function), str(boto), module, str(event_file)],
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
+    # the native kernel and the recoder load from the package, with its own Pillow's libjpeg
+    assert "metric-fallback" not in done.stdout + done.stderr and "recode-fallback" not in done.stdout + done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -176,7 +180,7 @@ def test_the_package_starts_in_the_lambda_image_with_its_native_kernel_where_doc
     (Amazon Linux: its glibc, its loader). sam passes the function only the variables its template declares, so it
     cannot be pointed at the local S3 server: the sample upload's buckets do not exist for it, and the invocation
     ends in a logged S3 failure. What this shows is that the handler, its libraries and the SSIMULACRA2 kernel load
-    there (no metric-fallback line). Skipped where no Docker daemon answers."""
+    there (no metric-fallback or recode-fallback line). Skipped where no Docker daemon answers."""
     if not docker_daemon():
         pytest.skip("no Docker daemon: sam local invoke needs one")
     done = subprocess.run([str(SAM), "local", "invoke", "OptimizeFunction", "--template", str(build / "template.yaml"),
@@ -184,4 +188,4 @@ def test_the_package_starts_in_the_lambda_image_with_its_native_kernel_where_doc
                           timeout=900, check=False)
     output = done.stdout + done.stderr
     assert '"event":"failed"' in output and '"key":"photos/my photo.jpg"' in output, output[-3000:]
-    assert "metric-fallback" not in output and "ImportError" not in output
+    assert "metric-fallback" not in output and "recode-fallback" not in output and "ImportError" not in output

@@ -129,25 +129,6 @@ def test_a_noisy_image_at_high_quality_with_full_chroma_still_gets_optimized_tab
         assert "Suspension" not in capfd.readouterr().err
 
 
-def test_progressive_coding_is_kept_only_when_smaller_and_decodes_to_the_same_pixels():
-    photo, smooth = Image.open(PHOTOS / "Sony_Cybershot_(6).jpg").convert("RGB"), photo_like(512, 384)
-    for image, progressive_wins in ((photo, True), (smooth, False)):
-        for subsampling in ("4:2:0", "4:4:4"):
-            baseline = px.encode(image, 75, subsampling, NONE)
-            chosen = px.leaner(image, 75, subsampling, "annex-k", NONE, baseline)
-            assert (chosen != baseline) is progressive_wins and len(chosen) <= len(baseline)
-            decoded = (np.asarray(Image.open(io.BytesIO(data))) for data in (chosen, baseline))
-            assert np.array_equal(*decoded)
-
-
-def test_a_small_baseline_output_is_not_re_encoded_progressively(monkeypatch):
-    image = photo_like(64, 48)
-    baseline = px.encode(image, 75, "4:2:0", NONE)
-    assert len(baseline) < px.PROGRESSIVE_MIN_BYTES
-    monkeypatch.setattr(px, "encode", lambda *args, **kwargs: pytest.fail("encoded again"))
-    assert px.leaner(image, 75, "4:2:0", "annex-k", NONE, baseline) is baseline
-
-
 def test_the_output_is_coded_progressively_where_that_is_smaller(settings, fixed_model):
     data = (PHOTOS / "Sony_Cybershot_(6).jpg").read_bytes()
     out, result = optimize(data, replace(settings, verify=False), fixed_model)
@@ -162,7 +143,7 @@ def test_a_grey_picture_stored_as_colour_is_written_as_a_smaller_greyscale_jpeg(
     output = Image.open(io.BytesIO(out))
     assert output.mode == "L"
     colour = px.encode(rgb, result.quality, "4:2:0", NONE, tables=result.tables)
-    as_colour = px.leaner(rgb, result.quality, "4:2:0", result.tables, NONE, colour)
+    as_colour = px.leaner(colour, result.tables)
     assert len(out) < len(as_colour), "one plane costs less than three"
     # the same pixels as the colour encoding at that quality, so the verified score holds for either
     assert np.array_equal(np.asarray(output.convert("RGB")), np.asarray(Image.open(io.BytesIO(as_colour))))
@@ -231,11 +212,3 @@ def test_a_kept_original_declares_the_type_of_its_format_and_a_rejected_one_is_a
     _, rejected = optimize(b"<html><script>alert(1)</script></html>", settings, fixed_model)
     assert (rejected.outcome, rejected.content_type, rejected.content_disposition) == (
         REJECTED, "application/octet-stream", "attachment")
-
-
-def test_a_baseline_output_under_the_bits_per_pixel_floor_is_not_re_encoded_progressively(monkeypatch):
-    image = photo_like(512, 384)
-    baseline = px.encode(image, 50, "4:2:0", NONE)
-    assert len(baseline) >= px.PROGRESSIVE_MIN_BYTES and 8 * len(baseline) < px.PROGRESSIVE_MIN_BPP * 512 * 384
-    monkeypatch.setattr(px, "encode", lambda *args, **kwargs: pytest.fail("encoded again"))
-    assert px.leaner(image, 50, "4:2:0", "annex-k", NONE, baseline) is baseline

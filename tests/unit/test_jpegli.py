@@ -90,31 +90,7 @@ def test_the_jpegli_walk_stays_at_or_below_the_sources_quality(monkeypatch, cap)
     assert max(coded) == cap
 
 
-def test_a_jpegli_answer_is_recoded_losslessly_into_fewer_bytes_keeping_its_segments_and_tables():
-    """pyjpegli writes standard Huffman tables and sequential scans; the recoding keeps the coefficients, so the
-    pixels verified are the pixels published, and what own_mark reads (the tables, the segments) is unchanged."""
-    metadata, _ = carried(Image.open(io.BytesIO(camera_jpeg(95))), "keep")
-    coded = px.encode(KODAK, 80, "4:2:0", metadata, tables=jpegli.JPEGLI)
-    leaner = px.leaner(KODAK, 80, "4:2:0", jpegli.JPEGLI, metadata, coded)
-    before, after = Image.open(io.BytesIO(coded)), Image.open(io.BytesIO(leaner))
-    assert len(leaner) < len(coded) and after.info.get("progressive") and not before.info.get("progressive")
-    assert np.array_equal(np.asarray(after), np.asarray(before))
-    assert segments(leaner) == segments(coded)
-    assert after.quantization == jpegli.tables(80)
-
-
-def test_without_recoding_a_jpegli_answer_is_published_as_coded(monkeypatch):
-    monkeypatch.setattr(jpegli, "RECODE", False)
-    coded = px.encode(KODAK, 80, "4:2:0", NONE, tables=jpegli.JPEGLI)
-    assert px.leaner(KODAK, 80, "4:2:0", jpegli.JPEGLI, NONE, coded) is coded
-
-
 def test_jpeglis_tables_do_not_depend_on_the_pixels():
     """What own_mark relies on: the tables of an encoding of 16 x 16 pixels are those of any picture."""
     flat = Image.open(io.BytesIO(jpegli.encode(Image.new("RGB", (640, 480), "teal"), 75))).quantization
     assert Image.open(io.BytesIO(jpegli.encode(KODAK, 75))).quantization == flat == jpegli.tables(75)
-
-
-def test_a_recoding_mozjpeg_refuses_leaves_the_answer_as_coded():
-    not_a_jpeg = b"\xff\xd8 not a jpeg"
-    assert jpegli.recoded(not_a_jpeg) == not_a_jpeg
