@@ -23,6 +23,7 @@ from pathlib import Path
 import PIL
 
 from handler import log
+from handler.libraries import loaded
 
 LIBRARY = Path(__file__).resolve().parent / "native" / "_recode.so"
 _MESSAGE = 200
@@ -54,9 +55,12 @@ def libjpeg_path() -> str | None:
     return str(bundled[0]) if bundled else ctypes.util.find_library("jpeg")
 
 
-def _bound(path: Path, libjpeg: str) -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(path))
-    jpeg = ctypes.CDLL(libjpeg)
+def _bound(path: Path) -> ctypes.CDLL:
+    """The library at `path`, declared and handed libjpeg's functions."""
+    libjpeg = libjpeg_path()
+    if libjpeg is None:
+        raise OSError("no libjpeg found beside Pillow or on the system")
+    lib, jpeg = ctypes.CDLL(str(path)), ctypes.CDLL(libjpeg)
     lib.recode_function.argtypes, lib.recode_function.restype = [ctypes.c_size_t], ctypes.c_char_p
     names = []
     while (name := lib.recode_function(len(names))) is not None:
@@ -77,14 +81,7 @@ def load(path: Path = LIBRARY) -> bool:
     """(Re)load the library from `path` and bind it to Pillow's libjpeg; whether that worked. Called once at
     import; the tests call it with a missing path to see the function without it."""
     global _lib, _reason
-    libjpeg = libjpeg_path()
-    if libjpeg is None:
-        _lib, _reason = None, "no libjpeg found beside Pillow or on the system"
-        return False
-    try:
-        _lib, _reason = _bound(path, libjpeg), ""
-    except (OSError, AttributeError) as exc:  # missing or unloadable file; a library without these functions
-        _lib, _reason = None, str(exc)
+    _lib, _reason = loaded(_bound, path)
     return _lib is not None
 
 

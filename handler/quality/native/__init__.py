@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from handler.libraries import loaded
 from handler.quality.ssim2 import as_rgb
 
 __all__ = ["AUTO", "AVX2", "BASELINE", "LIBRARY", "Reference", "available", "get_path", "load", "score",
@@ -57,10 +58,7 @@ def load(path: Path = LIBRARY) -> bool:
     """(Re)load the kernel from `path`; whether it loaded. Called once at import; the tests call it with a
     missing path to see the fallback. A Reference keeps the library it was made with."""
     global _lib, _reason
-    try:
-        _lib, _reason = _declare(ctypes.CDLL(str(path))), ""
-    except (OSError, AttributeError) as exc:  # missing or unloadable file; a library without these functions
-        _lib, _reason = None, str(exc)
+    _lib, _reason = loaded(lambda where: _declare(ctypes.CDLL(str(where))), path)
     return _lib is not None
 
 
