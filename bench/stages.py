@@ -3,9 +3,9 @@
 On the held-out split, at each target, the function as shipped runs on every picture with each stage timed:
 the decode, the features and prediction, preparing and scoring the sample the walk runs on (the mosaic),
 preparing and scoring the whole image (each score encodes, decodes and scores one candidate), the final
-encode (the answer's lossless recoding, encode.leaner), and the rest. It also counts the whole-image scores per picture: of all pictures, and of those
-over search.WHOLE_MAX_PIXELS, where they are confirmations of the mosaic's answer (at or below it, the walk runs
-on the whole image, and each of its steps counts).
+encode (the answer's lossless recoding, encode.leaner), and the rest. It also counts the whole-image scores per
+picture: of all pictures, and of those over search.WHOLE_MAX_PIXELS, where they are confirmations of the mosaic's
+answer (at or below it, the walk runs on the whole image, and each of its steps counts).
 
 The floor is the function's time less every whole-image score after the first and less the whole sample
 walk: what the same code would cost if the prediction were so good that one whole-image score settled

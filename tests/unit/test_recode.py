@@ -128,3 +128,23 @@ def test_without_the_library_the_function_publishes_what_it_verified(without_lib
 def test_the_recoder_drives_the_libjpeg_pillow_decodes_with():
     """The pixels verified are decoded by Pillow's libjpeg; the recoder reads and writes with the same one."""
     assert recode.available() and "pillow.libs" in (recode.libjpeg_path() or "")
+
+
+def test_corrupt_input_is_refused_or_recoded_never_a_crash():
+    """The recoder only sees this function's own encodings, but libjpeg's errors must come back as values, whatever
+    the bytes: each mutation of an encoding is refused with a reason or recoded into a JPEG Pillow opens."""
+    coded = px.encode(KODAK.resize((96, 64)), 80, "4:2:0", NONE, tables=jpegli.JPEGLI)
+    rng = np.random.default_rng(0)
+    refused = 0
+    for _ in range(300):
+        mutated = bytearray(coded)
+        for at in rng.integers(2, len(coded), rng.integers(1, 8)):
+            mutated[at] = rng.integers(0, 256)
+        try:
+            out = recode.recoded(bytes(mutated), px.PROGRESSIVE_SCRIPT)
+        except recode.RecodeError as error:
+            refused += 1
+            assert str(error)
+        else:
+            Image.open(io.BytesIO(out)).load()
+    assert 0 < refused < 300
