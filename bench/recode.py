@@ -1,5 +1,5 @@
 """How an answer's entropy coding is redone, and where progressive scans pay: `python -m bench.recode --pictures 80`
-(train split, in `make tune`, run in .venv-enc for mozjpeg's recoder).
+(train split, in `make tune`, run in .venv-enc for mozjpeg's recoder; without that package its row is left out).
 
 For a fixed draw of train pictures, the function runs as shipped at every target, and each answer as the search
 encoded it (Pillow's: optimized Huffman tables, one sequential scan; jpegli's: standard tables, one sequential scan)
@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import mozjpeg_lossless_optimization
 from PIL import Image
 
 from bench import on_train_draw, publish, train_arguments
@@ -33,6 +32,11 @@ from handler.image import encode, jpegli, recode
 from handler.image.recode import ALL
 from handler.settings import PRESETS, Settings
 from training import corpus
+
+try:
+    import mozjpeg_lossless_optimization
+except ImportError:  # outside .venv-enc: the comparison is left out
+    mozjpeg_lossless_optimization = None
 
 SPECTRAL = ((ALL, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 0), (0, 10, 63, 0, 0), (1, 1, 2, 0, 0), (1, 3, 63, 0, 0),
             (2, 1, 2, 0, 0), (2, 3, 63, 0, 0))
@@ -48,9 +52,10 @@ WAYS: dict[str, Callable[[bytes], bytes]] = {
     "PROGRESSIVE_SCRIPT (shipped)": lambda jpeg: recode.recoded(jpeg, encode.PROGRESSIVE_SCRIPT),
     "libjpeg's script (Pillow's progressive)": lambda jpeg: recode.recoded(jpeg, LIBJPEG),
     "spectral bands only": lambda jpeg: recode.recoded(jpeg, SPECTRAL),
-    "mozjpeg's recoder": lambda jpeg: mozjpeg_lossless_optimization.optimize(
-        jpeg, mozjpeg_lossless_optimization.COPY_MARKERS.ALL),
 }
+if mozjpeg_lossless_optimization is not None:
+    WAYS["mozjpeg's recoder"] = lambda jpeg: mozjpeg_lossless_optimization.optimize(
+        jpeg, mozjpeg_lossless_optimization.COPY_MARKERS.ALL)
 SHIPPED, SEQUENTIAL = "PROGRESSIVE_SCRIPT (shipped)", "one sequential scan"
 
 BANDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 2.0)
