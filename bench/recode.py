@@ -38,8 +38,8 @@ try:
 except ImportError:  # outside .venv-enc: the comparison is left out
     mozjpeg_lossless_optimization = None
 
-SPECTRAL = ((ALL, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 0), (0, 10, 63, 0, 0), (1, 1, 2, 0, 0), (1, 3, 63, 0, 0),
-            (2, 1, 2, 0, 0), (2, 3, 63, 0, 0))
+SPECTRAL = ((0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (2, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 0), (0, 10, 63, 0, 0),
+            (1, 1, 2, 0, 0), (1, 3, 63, 0, 0), (2, 1, 2, 0, 0), (2, 3, 63, 0, 0))
 """PROGRESSIVE_SCRIPT's bands without successive approximation: fewer passes, each coefficient sent whole."""
 
 LIBJPEG = ((ALL, 0, 0, 0, 1), (0, 1, 5, 0, 2), (2, 1, 63, 0, 1), (1, 1, 63, 0, 1), (0, 6, 63, 0, 2), (0, 1, 63, 2, 1),

@@ -74,14 +74,15 @@ what they save. Above it they win at nearly every bit rate (`python -m bench.rec
 bench/results/train/recode.md)."""
 
 PROGRESSIVE_SCRIPT: tuple[recode.Scan, ...] = (
-    (recode.ALL, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 1), (0, 10, 63, 0, 1), (1, 1, 2, 0, 0), (1, 3, 63, 0, 0),
-    (2, 1, 2, 0, 0), (2, 3, 63, 0, 0), (0, 3, 63, 1, 0))
-"""The progressive scans an answer is recoded in: every component's DC coefficients together; the first component's
-(luma's) AC coefficients 1-2 whole, 3-9 and 10-63 without their lowest bit, then that bit for 3-63; each chroma
-component's AC coefficients 1-2, then 3-63. Chosen among fixed scripts on answers of the train split: fewer bytes
-than libjpeg's standard script (Pillow's progressive=True) from jpegli's answers and about as few from Pillow's, in
-less time; mozjpeg's recoder, which tries several scripts per picture, writes a little fewer in about three times
-the time (`python -m bench.recode`, bench/results/train/recode.md)."""
+    (0, 0, 0, 0, 0), (1, 0, 0, 0, 0), (2, 0, 0, 0, 0), (0, 1, 2, 0, 0), (0, 3, 9, 0, 1), (0, 10, 63, 0, 1),
+    (1, 1, 2, 0, 0), (1, 3, 63, 0, 0), (2, 1, 2, 0, 0), (2, 3, 63, 0, 0), (0, 3, 63, 1, 0))
+"""The progressive scans an answer is recoded in: each component's DC coefficients in a scan of its own (so each gets
+its own Huffman table); the first component's (luma's) AC coefficients 1-2 whole, 3-9 and 10-63 without their
+lowest bit, then that bit for 3-63; each chroma component's AC coefficients 1-2, then 3-63. Chosen among fixed
+scripts on answers of a train draw: fewer bytes than libjpeg's standard script (Pillow's progressive=True) from
+jpegli's answers and about as few from Pillow's, in less time; mozjpeg's recoder, which tries several scripts per
+picture, writes a little fewer in several times the time (`python -m bench.recode`, another train draw,
+bench/results/train/recode.md)."""
 
 
 def leaner(encoded: bytes, tables: str) -> bytes:
