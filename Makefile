@@ -20,7 +20,7 @@ RECODE_LIB := $(RECODE_DIR)/_recode.so
 RECODE_SRC := $(RECODE_DIR)/recode.c $(wildcard $(RECODE_DIR)/libjpeg/*.h)
 CC ?= cc
 PEER_BIN := build/peers/bin/jpeg-recompress
-SSIM2_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
+NATIVE_CFLAGS ?= -O2 -Wall -Wextra -std=gnu11
 
 .PHONY: help venv native run test test-fast lint model label bench tune load fuzz peers clean
 
@@ -61,10 +61,10 @@ venv: $(STAMP) $(SAM_STAMP)
 native: $(NATIVE_LIB) $(RECODE_LIB)
 
 $(NATIVE_LIB): $(NATIVE_SRC)
-	$(CC) $(SSIM2_CFLAGS) -shared -fPIC -o $@ $(NATIVE_DIR)/ssim2.c -lm
+	$(CC) $(NATIVE_CFLAGS) -shared -fPIC -o $@ $(NATIVE_DIR)/ssim2.c -lm
 
 $(RECODE_LIB): $(RECODE_SRC)
-	$(CC) $(SSIM2_CFLAGS) -shared -fPIC -o $@ $(RECODE_DIR)/recode.c
+	$(CC) $(NATIVE_CFLAGS) -shared -fPIC -o $@ $(RECODE_DIR)/recode.c
 
 run: $(STAMP) native
 	$(PY) scripts/local_run.py

@@ -22,15 +22,15 @@
 # logging one "recode-fallback" warning.
 #
 # LAMBDA_ARCH picks the processor the package is for, as the template's Architecture parameter picks the
-# functions': x86_64 (default) or arm64 (Graviton), for which pip fetches aarch64 wheels and the kernel is
-# cross-compiled (SSIM2_CC, aarch64-linux-gnu-gcc by default on an x86_64 host: Debian's gcc-aarch64-linux-gnu).
+# functions': x86_64 (default) or arm64 (Graviton), for which pip fetches aarch64 wheels and the native code is
+# cross-compiled (NATIVE_CC, aarch64-linux-gnu-gcc by default on an x86_64 host: Debian's gcc-aarch64-linux-gnu).
 # SAM passes make nothing but ARTIFACTS_DIR, so both are said, once each:
 #   LAMBDA_ARCH=arm64 sam build && sam deploy --parameter-overrides Architecture=arm64 ...
 
 LAMBDA_FUNCTIONS := OptimizeFunction ApiFunction BatchFunction
 LAMBDA_ARCH ?= x86_64
 WHEEL_ARCH := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)
-SSIM2_CC ?= $(if $(filter $(WHEEL_ARCH),$(shell uname -m)),cc,$(WHEEL_ARCH)-linux-gnu-gcc)
+NATIVE_CC ?= $(if $(filter $(WHEEL_ARCH),$(shell uname -m)),cc,$(WHEEL_ARCH)-linux-gnu-gcc)
 # pip only fetches wheels built for the target platform and Python (LAMBDA_PIP_TARGET), so any Python 3 runs it,
 # with --no-compile: byte code is written afterwards by a Python 3.12 only (the runtime's; scripts/python312.sh
 # finds one that really runs, past pyenv shims of versions not selected), so the package never carries .pyc
@@ -52,8 +52,8 @@ $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	cp -R handler models "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/models" -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" "$(ARTIFACTS_DIR)/$(RECODE_LIB)"
-	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" $(NATIVE_DIR)/ssim2.c -lm
-	$(SSIM2_CC) $(SSIM2_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(RECODE_LIB)" $(RECODE_DIR)/recode.c
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(NATIVE_LIB)" $(NATIVE_DIR)/ssim2.c -lm
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -shared -fPIC -o "$(ARTIFACTS_DIR)/$(RECODE_LIB)" $(RECODE_DIR)/recode.c
 	$(PIP_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile \
 		--target "$(ARTIFACTS_DIR)" -r handler/requirements.txt $(LAMBDA_PIP_TARGET)
 	find "$(ARTIFACTS_DIR)/numpy" -type d -name tests -prune -exec rm -rf {} +
