@@ -122,9 +122,8 @@ def _sequential(row: dict[str, object]) -> int:
 
 def _progressive_against_sequential(rows: list[dict[str, object]]) -> tuple[int, int, int]:
     """In how many of `rows` the shipped script is the smaller; the bytes it saves there and adds elsewhere."""
-    smaller = [r for r in rows if r[SHIPPED] < _sequential(r)]
-    return (len(smaller), sum(_sequential(r) - r[SHIPPED] for r in smaller),
-            sum(r[SHIPPED] - _sequential(r) for r in rows if r not in smaller))
+    gains = [_sequential(r) - r[SHIPPED] for r in rows]
+    return sum(g > 0 for g in gains), sum(g for g in gains if g > 0), -sum(g for g in gains if g <= 0)
 
 
 def threshold_table(rows: list[dict[str, object]]) -> list[str]:
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     encode.leaner = _recorded  # before the workers fork, so that each runs the recording leaner
     rows, drawn = on_train_draw(args, measure)
     tried = [r for r in rows if r["bytes"] >= encode.PROGRESSIVE_MIN_BYTES]
-    small = [r for r in rows if r not in tried]
+    small = [r for r in rows if r["bytes"] < encode.PROGRESSIVE_MIN_BYTES]
     wins, saved, added = _progressive_against_sequential(small)
     lines = ["# Recoding the answer: scan scripts, and where progressive scans pay", "",
              f"Command: `python -m bench.recode --pictures {drawn}` ({drawn} train pictures, targets "

@@ -305,10 +305,9 @@ JPEGLI_WEIGHT = 0.89
 """What a jpegli encoding's bytes count for beside Pillow's when the search compares them: the answer's entropy coding
 is redone afterwards (encode.leaner), which saves a jpegli encoding (standard Huffman tables, sequential scan) more
 than a Pillow one (optimized tables already). Chosen on 40 train pictures by
-`python -m bench.encoder_choice --pictures 40` with this constant changed: 0.86, 0.89 and 0.92 gave the same total
-bytes within 0.5% at every preset, 1.0 (no discount) up to 1.3% more. That was with mozjpeg's recoder; with the
-function's own, the same run with 0.86, 0.89, 0.92 and 0.95 gave totals within 1% of each other at every preset,
-no value the smallest at all four (0.86: 1% fewer bytes at 70, 0.5% more at 90), so 0.89 stays."""
+`python -m bench.encoder_choice --pictures 40` with this constant changed: 0.86, 0.89, 0.92 and 0.95 gave totals
+within 1% of each other at every preset, none the smallest at all four (0.86: 1% fewer bytes at 70, 0.5% more at
+90); 1.0 (no discount) wrote up to 1.4% more (at 80), and 0.2% fewer only at 85."""
 
 
 def weighed(encoded: bytes, tables: str) -> float:
