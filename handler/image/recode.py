@@ -1,12 +1,14 @@
 """Lossless recoding of a JPEG's entropy coding, through the C library `native/_recode.so` (built from
 native/recode.c by `make native`; the package's copy by build.mk's `sam build` recipe; never committed).
 
-The library drives Pillow's own libjpeg-turbo (the one in the wheel's pillow.libs, already loaded by Pillow):
-it reads the quantised coefficients and writes them again with optimized Huffman tables, either sequentially or
-with a fixed progressive scan script, copying every APP and COM segment. The pixels decoded from the result are
-the input's, so a score verified on the input holds for the output (tests/unit/test_recode.py). Against libjpeg's
-standard script (what Pillow's progressive encode writes) and mozjpeg's recoder (which searches scan scripts per
-picture), what it writes and costs: bench/results/train/recode.md.
+The library drives Pillow's own libjpeg-turbo (the one in the wheel's pillow.libs, already loaded by Pillow): it
+reads the quantised coefficients and writes them again with optimized Huffman tables, either sequentially or with a
+fixed progressive scan script, copying every APP and COM segment; a script of one component per scan it codes
+itself, in one pass over the coefficients, instead of libjpeg's two passes per scan (the same bytes; see
+native/recode.c). The pixels decoded from the result are the input's, so a score verified on the input holds for the
+output (tests/unit/test_recode.py). Against libjpeg's standard script (what Pillow's progressive encode writes) and
+mozjpeg's recoder (which searches scan scripts per picture), what it writes and costs:
+bench/results/train/recode.md.
 
 ``available()`` says whether it loaded and ``unavailable_reason()`` why not. Without it the function publishes what
 the search encoded (`handler.image.encode.leaner`): valid and verified, only larger; that is logged once per
@@ -71,7 +73,7 @@ def _bound(path: Path) -> ctypes.CDLL:
         raise OSError(f"{path.name} did not take {len(names)} libjpeg functions")
     u8p = ctypes.POINTER(ctypes.c_uint8)
     lib.recode.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
-                           ctypes.POINTER(u8p), ctypes.c_char_p]
+                           ctypes.c_int, ctypes.POINTER(u8p), ctypes.c_char_p]
     lib.recode.restype = ctypes.c_ulong
     lib.recode_free.argtypes, lib.recode_free.restype = [u8p], None
     return lib
@@ -100,15 +102,19 @@ def unavailable_reason() -> str:
     return _reason
 
 
-def recoded(jpeg: bytes, script: tuple[Scan, ...]) -> bytes:
+def recoded(jpeg: bytes, script: tuple[Scan, ...], counted: bool = True) -> bytes:
     """`jpeg` with optimized Huffman tables, in the progressive scans of `script` (its scans of components the image
     has not are left out) or, for SEQUENTIAL, in one scan. RecodeError where libjpeg refuses the input (not a JPEG,
-    corrupt data) or the script (a coefficient never sent); RuntimeError where the library is not loaded."""
+    corrupt data) or the script (a coefficient never sent); RuntimeError where the library is not loaded.
+
+    `counted`: where every scan of `script` holds one component, the library counts the tables' symbols in one pass
+    over the coefficients instead of libjpeg's extra pass per scan (recode.c): the same bytes in less time. Off, it
+    is libjpeg's way, kept to compare with (tests/unit/test_recode.py, bench.recode)."""
     if _lib is None:
         raise RuntimeError(f"the JPEG recoder is not loaded ({_reason}): run make native")
     rows = (ctypes.c_int * (5 * len(script)))(*(number for scan in script for number in scan))
     output, message = ctypes.POINTER(ctypes.c_uint8)(), ctypes.create_string_buffer(_MESSAGE)
-    length = _lib.recode(jpeg, len(jpeg), rows, len(script), ctypes.byref(output), message)
+    length = _lib.recode(jpeg, len(jpeg), rows, len(script), counted, ctypes.byref(output), message)
     if not length:
         raise RecodeError(message.value.decode(errors="replace") or "libjpeg wrote nothing")
     try:

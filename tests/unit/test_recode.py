@@ -148,3 +148,50 @@ def test_corrupt_input_is_refused_or_recoded_never_a_crash():
         else:
             Image.open(io.BytesIO(out)).load()
     assert 0 < refused < 300
+
+
+SUCCESSIVE = ((0, 0, 0, 0, 1), (1, 0, 0, 0, 1), (2, 0, 0, 0, 1), (0, 1, 1, 0, 0), (0, 2, 63, 0, 2), (1, 1, 63, 0, 1),
+              (2, 1, 63, 0, 1), (0, 2, 63, 2, 1), (0, 2, 63, 1, 0), (1, 1, 63, 1, 0), (2, 1, 63, 1, 0),
+              (0, 0, 0, 1, 0), (1, 0, 0, 1, 0), (2, 0, 0, 1, 0))
+"""One-component scans with what PROGRESSIVE_SCRIPT has not: DC coefficients sent bit by bit, two refinement steps
+of the same band, a one-coefficient band."""
+INTERLEAVED = ((recode.ALL, 0, 0, 0, 0), (0, 1, 63, 0, 0), (1, 1, 63, 0, 0), (2, 1, 63, 0, 0))
+"""A DC scan of every component, which the library leaves to libjpeg to code."""
+
+
+def flat_grey() -> Image.Image:
+    """Over 0x7FFF blocks whose AC coefficients are all zero: end-of-band runs reach their limit."""
+    return Image.new("L", (1536, 1536), 128)
+
+
+def fine_grain() -> Image.Image:
+    """Low-amplitude noise at a high quality: most AC coefficients are small and many blocks code differently."""
+    rng = np.random.default_rng(1)
+    return Image.fromarray((128 + rng.normal(0, 3, (256, 384, 3))).clip(0, 255).astype(np.uint8))
+
+
+def one_frequency() -> Image.Image:
+    """Every block one large horizontal frequency and nothing else: a refinement scan sends each block a correction
+    bit and no new coefficient, so end-of-band runs are cut where their buffered correction bits would overflow."""
+    column = np.arange(512) % 8
+    row = 128 + 100 * np.cos((2 * column + 1) * 3 * np.pi / 16)
+    return Image.fromarray(np.tile(row, (512, 1)).round().astype(np.uint8))
+
+
+SYNTHETIC = {
+    "flat": lambda: px.encode(flat_grey(), 90, "4:2:0", NONE),
+    "fine grain": lambda: px.encode(fine_grain(), 95, "4:4:4", NONE),
+    "one frequency": lambda: px.encode(one_frequency(), 95, "4:2:0", NONE),
+}
+
+
+@pytest.mark.parametrize("script", [px.PROGRESSIVE_SCRIPT, SUCCESSIVE, INTERLEAVED],
+                         ids=["shipped", "successive", "interleaved"])
+@pytest.mark.parametrize("encoding", [*ENCODINGS, *SYNTHETIC])
+def test_the_recoder_codes_scans_byte_for_byte_as_libjpeg_does(encoding, script):
+    """The library codes one-component scans itself (their symbols counted in one pass over the coefficients) and
+    lets libjpeg write the rest of the file: the same file libjpeg writes when it codes every scan itself."""
+    coded = {**ENCODINGS, **SYNTHETIC}[encoding]()
+    counted = recode.recoded(coded, script)
+    assert counted == recode.recoded(coded, script, counted=False)
+    assert np.array_equal(pixels(counted), pixels(coded))
