@@ -8,13 +8,14 @@
  * and writes here. jpeglib.h (libjpeg/) is the libjpeg 6.2 API that library exports; jpeg_CreateCompress and
  * jpeg_CreateDecompress check that the structures' sizes agree.
  *
- * libjpeg always optimizes a progressive file's Huffman tables, and does it by running every scan twice: once to
- * count its symbols, once to write them. For scripts of one component per scan, this file counts every scan's
- * symbols itself instead, in one pass over the coefficients (tally_component), replaces libjpeg's counting pass by
- * one that skips every block, and hands libjpeg each scan's table as the scan starts (counted_start_pass). The
- * counts follow jcphuff.c's encoder exactly, so the tables, and the file, are the ones libjpeg's own passes give
- * (tests/unit/test_recode.py compares them byte for byte); a count that missed a symbol would make libjpeg fail
- * with a missing code, never write a wrong file.
+ * libjpeg always optimizes a progressive file's Huffman tables, and does it by coding every scan twice, once to count
+ * its symbols and once to write them, each time walking all the blocks of the scan's component. For scripts of one
+ * component per scan, this file codes the scans itself instead: one walk over a component's blocks codes all of its
+ * scans into symbol streams (tally_component), whose counts give each scan's table. libjpeg still writes the
+ * rest of the file (segments, quantisation tables, each scan's Huffman table and header): its counting pass skips
+ * every block, and its writing pass writes the stream coded here (counted_start_pass, write_scan). The coding
+ * follows jcphuff.c's encoder to the bit, so the file is the one libjpeg writes alone (tests/unit/test_recode.py
+ * compares them byte for byte); a symbol not counted would make the write fail, never the file wrong.
  */
 
 #include <setjmp.h>
