@@ -52,7 +52,7 @@ WAYS: dict[str, Callable[[bytes], bytes]] = {
     "one sequential scan": lambda jpeg: recode.recoded(jpeg, recode.SEQUENTIAL),
     "PROGRESSIVE_SCRIPT (shipped)": lambda jpeg: recode.recoded(jpeg, encode.PROGRESSIVE_SCRIPT),
     "PROGRESSIVE_SCRIPT, every scan coded by libjpeg": lambda jpeg: recode.recoded(
-        jpeg, encode.PROGRESSIVE_SCRIPT, counted=False),
+        jpeg, encode.PROGRESSIVE_SCRIPT, own_coding=False),
     "libjpeg's script (Pillow's progressive)": lambda jpeg: recode.recoded(jpeg, LIBJPEG),
     "spectral bands only": lambda jpeg: recode.recoded(jpeg, SPECTRAL),
 }

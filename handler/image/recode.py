@@ -102,19 +102,19 @@ def unavailable_reason() -> str:
     return _reason
 
 
-def recoded(jpeg: bytes, script: tuple[Scan, ...], counted: bool = True) -> bytes:
+def recoded(jpeg: bytes, script: tuple[Scan, ...], own_coding: bool = True) -> bytes:
     """`jpeg` with optimized Huffman tables, in the progressive scans of `script` (its scans of components the image
     has not are left out) or, for SEQUENTIAL, in one scan. RecodeError where libjpeg refuses the input (not a JPEG,
     corrupt data) or the script (a coefficient never sent); RuntimeError where the library is not loaded.
 
-    `counted`: where every scan of `script` holds one component, the library counts the tables' symbols in one pass
-    over the coefficients instead of libjpeg's extra pass per scan (recode.c): the same bytes in less time. Off, it
-    is libjpeg's way, kept to compare with (tests/unit/test_recode.py, bench.recode)."""
+    `own_coding`: where every scan of `script` holds one component, the library codes all of a component's scans in
+    one pass over its coefficients instead of libjpeg's two passes per scan (recode.c): the same bytes in less time.
+    Off, it is libjpeg's way, kept to compare with (tests/unit/test_recode.py, bench.recode)."""
     if _lib is None:
         raise RuntimeError(f"the JPEG recoder is not loaded ({_reason}): run make native")
     rows = (ctypes.c_int * (5 * len(script)))(*(number for scan in script for number in scan))
     output, message = ctypes.POINTER(ctypes.c_uint8)(), ctypes.create_string_buffer(_MESSAGE)
-    length = _lib.recode(jpeg, len(jpeg), rows, len(script), counted, ctypes.byref(output), message)
+    length = _lib.recode(jpeg, len(jpeg), rows, len(script), own_coding, ctypes.byref(output), message)
     if not length:
         raise RecodeError(message.value.decode(errors="replace") or "libjpeg wrote nothing")
     try:

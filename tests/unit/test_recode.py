@@ -189,9 +189,9 @@ SYNTHETIC = {
                          ids=["shipped", "successive", "interleaved"])
 @pytest.mark.parametrize("encoding", [*ENCODINGS, *SYNTHETIC])
 def test_the_recoder_codes_scans_byte_for_byte_as_libjpeg_does(encoding, script):
-    """The library codes one-component scans itself (their symbols counted in one pass over the coefficients) and
+    """The library codes one-component scans itself (all of a component's scans in one pass over its coefficients) and
     lets libjpeg write the rest of the file: the same file libjpeg writes when it codes every scan itself."""
     coded = {**ENCODINGS, **SYNTHETIC}[encoding]()
-    counted = recode.recoded(coded, script)
-    assert counted == recode.recoded(coded, script, counted=False)
-    assert np.array_equal(pixels(counted), pixels(coded))
+    own = recode.recoded(coded, script)
+    assert own == recode.recoded(coded, script, own_coding=False)
+    assert np.array_equal(pixels(own), pixels(coded))

@@ -13,7 +13,7 @@
  * component per scan, this file codes the scans itself instead: one walk over a component's blocks codes all of its
  * scans into symbol streams (tally_component), whose counts give each scan's table. libjpeg still writes the
  * rest of the file (segments, quantisation tables, each scan's Huffman table and header): its counting pass skips
- * every block, and its writing pass writes the stream coded here (counted_start_pass, write_scan). The coding
+ * every block, and its writing pass writes the stream coded here (coding_start_pass, write_scan). The coding
  * follows jcphuff.c's encoder to the bit, so the file is the one libjpeg writes alone (tests/unit/test_recode.py
  * compares them byte for byte); a symbol not counted would make the write fail, never the file wrong.
  */
@@ -343,8 +343,8 @@ static int tally_ac_first(struct tally *tally, const struct block *block) {
 
 /* A refinement scan of AC coefficients Ss..Se (bit Al) for `block` (encode_mcu_AC_refine): a coefficient sent
  * before needs only its correction bit, buffered until the next symbol; one that becomes nonzero needs a symbol
- * and its sign. */
-static void tally_ac_refine(struct tally *tally, const struct block *block) {
+ * and its sign. Always 0: every coefficient fit its first scan. */
+static int tally_ac_refine(struct tally *tally, const struct block *block) {
     const jpeg_scan_info *scan = tally->scan;
     unsigned long long nonzero = block->reaches[scan->Al] & band(scan->Ss, scan->Se);
     unsigned long long fresh = nonzero & ~block->reaches[scan->Al + 1];
@@ -377,6 +377,7 @@ static void tally_ac_refine(struct tally *tally, const struct block *block) {
         if (++tally->eobrun == EOBRUN_MAX || tally->be > MAX_CORR_BITS - DCTSIZE2 + 1)
             end_run(tally);
     }
+    return 0;
 }
 
 /* A first DC scan for `block` (encode_mcu_DC_first); 0, or -1 for a difference too large for 8-bit JPEG. */
@@ -402,6 +403,7 @@ static int tally_component(j_decompress_ptr source, jvirt_barray_ptr coefficient
                            struct tally *tallies, int scans, char *message) {
     jpeg_component_info *info = &source->comp_info[component];
     struct tally *mine[RECODE_SCANS];
+    int (*code[RECODE_SCANS])(struct tally *, const struct block *);
     int count = 0;
     unsigned needed = 0;
     struct block block;
@@ -413,25 +415,24 @@ static int tally_component(j_decompress_ptr source, jvirt_barray_ptr coefficient
             snprintf(message, RECODE_MESSAGE, "a point transform of %d bits", scan->Al);
             return -1;
         }
-        mine[count++] = &tallies[s];
-        if (scan->Ss > 0)
+        mine[count] = &tallies[s];
+        if (scan->Ss > 0) {
             needed |= (scan->Ah > 0 ? 3u : 1u) << scan->Al;
+            code[count++] = scan->Ah > 0 ? tally_ac_refine : tally_ac_first;
+        } else {
+            code[count++] = scan->Ah > 0 ? tally_dc_refine : tally_dc_first;
+        }
     }
     for (JDIMENSION row = 0; row < info->height_in_blocks; row++) {
         JBLOCKROW blocks = source->mem->access_virt_barray((j_common_ptr)source, coefficients, row, 1, FALSE)[0];
         for (JDIMENSION column = 0; column < info->width_in_blocks; column++) {
             read_block(blocks[column], &block, needed);
-            for (int s = 0; s < count; s++) {
-                const jpeg_scan_info *scan = mine[s]->scan;
-                if (scan->Ss > 0 && scan->Ah > 0)
-                    tally_ac_refine(mine[s], &block);
-                else if ((scan->Ss > 0 ? tally_ac_first : scan->Ah > 0 ? tally_dc_refine : tally_dc_first)(
-                             mine[s], &block)) {
+            for (int s = 0; s < count; s++)
+                if (code[s](mine[s], &block)) {
                     snprintf(message, RECODE_MESSAGE, "component %d has a coefficient out of 8-bit JPEG's range",
                              component);
                     return -1;
                 }
-            }
         }
     }
     for (int s = 0; s < count; s++) {
@@ -452,7 +453,7 @@ struct entropy_methods {
 };
 
 /* The coded scans and where libjpeg is in the script; target.client_data points here while it writes. */
-struct counted {
+struct coding {
     struct tally *tallies;
     int scans, next;
     void (*start_pass)(j_compress_ptr, boolean);
@@ -464,20 +465,20 @@ struct counted {
 };
 
 static void stop(j_compress_ptr info, const char *reason) {
-    struct counted *counted = (struct counted *)info->client_data;
-    snprintf(counted->message, RECODE_MESSAGE, "%s", reason);
-    longjmp(*counted->escape, 1);
+    struct coding *coding = (struct coding *)info->client_data;
+    snprintf(coding->message, RECODE_MESSAGE, "%s", reason);
+    longjmp(*coding->escape, 1);
 }
 
 /* The codes of `table` (Annex C, as jpeg_make_c_derived_tbl derives them); a symbol without one has size 0. */
-static void derive_codes(const JHUFF_TBL *table, struct counted *counted) {
+static void derive_codes(const JHUFF_TBL *table, struct coding *coding) {
     unsigned code = 0;
     int k = 0;
-    memset(counted->size, 0, sizeof(counted->size));
+    memset(coding->size, 0, sizeof(coding->size));
     for (int length = 1; length <= 16; length++, code <<= 1)
         for (int i = 0; i < table->bits[length] && k < 256; i++, k++) {
-            counted->code[table->huffval[k]] = code++;
-            counted->size[table->huffval[k]] = length;
+            coding->code[table->huffval[k]] = code++;
+            coding->size[table->huffval[k]] = length;
         }
 }
 
@@ -494,11 +495,18 @@ static void put_byte(j_compress_ptr info, unsigned byte) {
         stop(info, "the output suspended");
 }
 
+/* A byte of coded data: a 0xFF is followed by a stuffed 0, so as not to read as a marker. */
+static void put_coded_byte(j_compress_ptr info, unsigned byte) {
+    put_byte(info, byte);
+    if (byte == 0xFF)
+        put_byte(info, 0);
+}
+
 /* The current scan's coded bytes, at its first block: libjpeg has written the scan's header, and writes nothing
  * of its own in this pass (its encoder is not called; its flush has no bits to pad). */
 static boolean write_scan(j_compress_ptr info, JBLOCKROW *blocks) {
-    struct counted *counted = (struct counted *)info->client_data;
-    struct tally *tally = counted->current;
+    struct coding *coding = (struct coding *)info->client_data;
+    struct tally *tally = coding->current;
     unsigned long long buffer = 0;
     int bits = 0;
     (void)blocks;
@@ -507,37 +515,29 @@ static boolean write_scan(j_compress_ptr info, JBLOCKROW *blocks) {
     for (size_t i = 0; i < tally->length; i++) {
         unsigned entry = tally->stream[i], symbol = entry >> 21, length = entry >> 16 & 31;
         if (symbol != RAW) {
-            if (!counted->size[symbol])
+            if (!coding->size[symbol])
                 stop(info, "a symbol was not counted");
-            buffer = buffer << counted->size[symbol] | counted->code[symbol];
-            bits += counted->size[symbol];
+            buffer = buffer << coding->size[symbol] | coding->code[symbol];
+            bits += coding->size[symbol];
         }
         buffer = buffer << length | (entry & 0xFFFF);
         bits += (int)length;
-        for (; bits >= 8; bits -= 8) {
-            unsigned byte = (unsigned)(buffer >> (bits - 8)) & 0xFF;
-            put_byte(info, byte);
-            if (byte == 0xFF) /* a data byte 0xFF is stuffed, so as not to read as a marker */
-                put_byte(info, 0);
-        }
+        for (; bits >= 8; bits -= 8)
+            put_coded_byte(info, (unsigned)(buffer >> (bits - 8)) & 0xFF);
     }
-    if (bits > 0) { /* the last byte is padded with ones */
-        unsigned byte = (unsigned)((buffer << (8 - bits)) | ((1u << (8 - bits)) - 1)) & 0xFF;
-        put_byte(info, byte);
-        if (byte == 0xFF)
-            put_byte(info, 0);
-    }
-    counted->current = NULL;
+    if (bits > 0) /* the last byte is padded with ones */
+        put_coded_byte(info, (unsigned)((buffer << (8 - bits)) | ((1u << (8 - bits)) - 1)) & 0xFF);
+    coding->current = NULL;
     return TRUE;
 }
 
 /* libjpeg's start of a pass, wrapped: a counting pass skips every block, and a writing pass gets the table of the
  * scan this file coded and writes that scan's bytes. */
-static void counted_start_pass(j_compress_ptr info, boolean gather) {
-    struct counted *counted = (struct counted *)info->client_data;
+static void coding_start_pass(j_compress_ptr info, boolean gather) {
+    struct coding *coding = (struct coding *)info->client_data;
     struct tally *tally = NULL;
     if (!gather) {
-        tally = counted->next < counted->scans ? &counted->tallies[counted->next++] : NULL;
+        tally = coding->next < coding->scans ? &coding->tallies[coding->next++] : NULL;
         const jpeg_scan_info *scan = tally ? tally->scan : NULL;
         if (scan == NULL || info->comps_in_scan != 1 || info->cur_comp_info[0]->component_index !=
                 scan->component_index[0] || info->Ss != scan->Ss || info->Se != scan->Se || info->Ah != scan->Ah ||
@@ -550,32 +550,32 @@ static void counted_start_pass(j_compress_ptr info, boolean gather) {
             if (*slot == NULL)
                 *slot = jpeg.alloc_huff_table((j_common_ptr)info);
             jpeg.gen_optimal_table(info, *slot, tally->count);
-            derive_codes(*slot, counted);
+            derive_codes(*slot, coding);
         }
     }
-    counted->start_pass(info, gather);
-    counted->current = tally;
+    coding->start_pass(info, gather);
+    coding->current = tally;
     ((struct entropy_methods *)info->entropy)->encode_mcu = gather ? skip_block : write_scan;
 }
 
-/* Code every scan of a script of one-component scans into counted->tallies (room for RECODE_SCANS) and have
+/* Code every scan of a script of one-component scans into coding->tallies (room for RECODE_SCANS) and have
  * libjpeg write headers and tables around them; 1 if it will, 0 where the script has a scan of several
- * components (libjpeg codes it all then), -1 with the reason in counted->message. */
-static int count_scans(j_decompress_ptr source, jvirt_barray_ptr *coefficients, j_compress_ptr target,
-                       struct counted *counted) {
+ * components (libjpeg codes it all then), -1 with the reason in coding->message. */
+static int code_scans(j_decompress_ptr source, jvirt_barray_ptr *coefficients, j_compress_ptr target,
+                       struct coding *coding) {
     for (int s = 0; s < target->num_scans; s++)
         if (target->scan_info[s].comps_in_scan != 1)
             return 0;
-    counted->scans = target->num_scans;
-    for (int s = 0; s < counted->scans; s++)
-        counted->tallies[s].scan = &target->scan_info[s];
+    coding->scans = target->num_scans;
+    for (int s = 0; s < coding->scans; s++)
+        coding->tallies[s].scan = &target->scan_info[s];
     for (int c = 0; c < source->num_components; c++)
-        if (tally_component(source, coefficients[c], c, counted->tallies, counted->scans, counted->message))
+        if (tally_component(source, coefficients[c], c, coding->tallies, coding->scans, coding->message))
             return -1;
     struct entropy_methods *methods = (struct entropy_methods *)target->entropy;
-    counted->start_pass = methods->start_pass;
-    methods->start_pass = counted_start_pass;
-    target->client_data = counted;
+    coding->start_pass = methods->start_pass;
+    methods->start_pass = coding_start_pass;
+    target->client_data = coding;
     return 1;
 }
 
@@ -590,20 +590,20 @@ static void free_tallies(struct tally *tallies) {
  * Recode `size` bytes of JPEG at `input`. With `rows` 0, in one sequential scan, as libjpeg writes by default;
  * else progressively in the scans `scans` lists, RECODE_ROW ints each: the component (-1: all of them, for a DC
  * scan), the first and last coefficient (Ss, Se), and the high and low bit of successive approximation (Ah, Al).
- * A row for a component the image has not (a chroma one in a greyscale image) is left out. With `counted` set,
- * a script of one-component scans has its symbols counted here (count_scans) rather than by libjpeg's extra pass
- * per scan: the same bytes, in less time. Returns the recoded length, with the bytes in *output (to be released
+ * A row for a component the image has not (a chroma one in a greyscale image) is left out. With `own_coding` set,
+ * a script of one-component scans is coded here (code_scans) rather than by libjpeg's two passes per scan: the
+ * same bytes, in less time. Returns the recoded length, with the bytes in *output (to be released
  * by recode_free), or 0 with the reason in `message` (RECODE_MESSAGE bytes); libjpeg checks the script (every
  * coefficient sent, in a valid order).
  */
-unsigned long recode(const unsigned char *input, unsigned long size, const int *scans, int rows, int counted,
+unsigned long recode(const unsigned char *input, unsigned long size, const int *scans, int rows, int own_coding,
                      unsigned char **output, char *message) {
     struct jpeg_decompress_struct source;
     struct jpeg_compress_struct target;
     struct failure failure;
     jpeg_scan_info script_info[RECODE_SCANS];
     struct sink sink = {{NULL, 0, sink_start, sink_grow, sink_end}, NULL, 0};
-    struct counted counting = {NULL, 0, 0, NULL, message, &failure.escape, NULL, {0}, {0}};
+    struct coding coding = {NULL, 0, 0, NULL, message, &failure.escape, NULL, {0}, {0}};
     volatile int created = 0;
 
     *output = NULL;
@@ -614,12 +614,13 @@ unsigned long recode(const unsigned char *input, unsigned long size, const int *
     }
     sink.capacity = size + 65536; /* the input's size is nearly always enough: optimized tables code shorter */
     sink.buffer = malloc(sink.capacity);
-    if (counted && rows > 0)
-        counting.tallies = calloc(RECODE_SCANS, sizeof(struct tally));
-    if (sink.buffer == NULL || (counted && rows > 0 && counting.tallies == NULL)) {
+    own_coding = own_coding && rows > 0;
+    if (own_coding)
+        coding.tallies = calloc(RECODE_SCANS, sizeof(struct tally));
+    if (sink.buffer == NULL || (own_coding && coding.tallies == NULL)) {
         snprintf(message, RECODE_MESSAGE, "no memory for %zu bytes of output", sink.capacity);
         free(sink.buffer);
-        free_tallies(counting.tallies);
+        free_tallies(coding.tallies);
         return 0;
     }
     memset(&source, 0, sizeof(source));
@@ -633,7 +634,7 @@ unsigned long recode(const unsigned char *input, unsigned long size, const int *
             jpeg.destroy_compress(&target);
         jpeg.destroy_decompress(&source);
         free(sink.buffer);
-        free_tallies(counting.tallies);
+        free_tallies(coding.tallies);
         return 0;
     }
     jpeg.create_decompress(&source, JPEG_LIB_VERSION, sizeof(source));
@@ -658,7 +659,7 @@ unsigned long recode(const unsigned char *input, unsigned long size, const int *
     }
     target.dest = &sink.manager;
     jpeg.write_coefficients(&target, coefficients);
-    if (counting.tallies != NULL && count_scans(&source, coefficients, &target, &counting) < 0)
+    if (coding.tallies != NULL && code_scans(&source, coefficients, &target, &coding) < 0)
         longjmp(failure.escape, 1);
     for (jpeg_saved_marker_ptr marker = source.marker_list; marker != NULL; marker = marker->next)
         jpeg.write_marker(&target, marker->marker, marker->data, marker->data_length);
@@ -666,7 +667,7 @@ unsigned long recode(const unsigned char *input, unsigned long size, const int *
     jpeg.finish_decompress(&source);
     jpeg.destroy_compress(&target);
     jpeg.destroy_decompress(&source);
-    free_tallies(counting.tallies);
+    free_tallies(coding.tallies);
     *output = sink.buffer;
     return sink.capacity - sink.manager.free_in_buffer;
 }
