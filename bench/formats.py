@@ -67,17 +67,20 @@ def timed(function, *args):
 def measure(path: Path) -> list[dict[str, object]]:
     """One picture at every preset: the JPEG alone, then with both variants."""
     model, data, rows = model_module.load(), path.read_bytes(), []
+    original: tuple[Image.Image, str] | None = None
     for target in PRESETS:
         settings = Settings(target=target)
         plain, jpeg_seconds = timed(optimize, data, settings, model)
         decision, seconds = timed(optimize, data, replace(settings, formats=ALL), model)
         if decision.result.outcome != "optimized":
             continue
-        shown = _upright_original(data)
+        if original is None:
+            original = _original(data)  # once a picture, and only for one the function optimized
+        shown, upload = original
         made = {v.variant.format: v for v in decision.variants}
         for name in variants.CODECS:
             found = made.get(name)
-            rows.append({"name": path.name, "upload": _kind(data), "target": target, "format": name,
+            rows.append({"name": path.name, "upload": upload, "target": target, "format": name,
                          "written": bool(found),
                          "quality": found.variant.quality if found else "", "bytes": len(found.data) if found else "",
                          "jpeg_bytes": len(decision.data), "score": found.variant.score if found else "",
@@ -88,21 +91,18 @@ def measure(path: Path) -> list[dict[str, object]]:
 
 
 JPEG_CODED = {"JPEG", "MPO"}
-"""Uploads already coded as JPEG: their output re-codes the same kind of blocks (the same 8x8 grid, coefficients
-already quantized), which a variant has to reproduce, artefacts and all, to score as well."""
+"""Pillow's names of uploads coded as JPEG (an MPO is JPEG pictures one after another)."""
 
 
-def _kind(data: bytes) -> str:
-    return "JPEG" if Image.open(io.BytesIO(data)).format in JPEG_CODED else "other"
-
-
-def _upright_original(data: bytes) -> Image.Image:
-    """The original as the variants are scored against it: decoded as the core decodes it, shown upright."""
+def _original(data: bytes) -> tuple[Image.Image, str]:
+    """The original as the variants are scored against it (decoded as the core decodes it, shown upright), and
+    what was uploaded: "JPEG" (JPEG_CODED) or "other"."""
     from handler.image import decode, intake
 
     image = intake.open_image(data, 100_000_000)
     pixels = decode.decode(image)
-    return variants.upright(pixels, carried(image, "keep")[0])
+    upload = "JPEG" if image.format in JPEG_CODED else "other"
+    return variants.upright(pixels, carried(image, "keep")[0]), upload
 
 
 def _bytes(group: list[dict[str, object]]) -> tuple[list[dict[str, object]], list[float], float]:
