@@ -4,13 +4,14 @@ optimized into a JPEG like any photo; refused as unsupported-format only where p
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageCms
 
 from handler.core import optimize
 from handler.image import intake
-from handler.result import OPTIMIZED, REJECTED
+from handler.result import OPTIMIZED, ORIGINAL_KEPT, REJECTED
 from tests.conftest import photo_like
 
 pillow_heif = pytest.importorskip("pillow_heif")
@@ -79,3 +80,15 @@ def test_a_heif_of_several_pictures_is_optimized_as_its_primary_one_and_says_the
     assert (result.outcome, result.format) == (OPTIMIZED, "HEIF")
     assert Image.open(io.BytesIO(out)).size == (48, 80) == (result.width, result.height)
     assert "the HEIF's 1 other picture (beside its primary image) left out" in result.detail
+
+
+def test_a_heic_smaller_than_its_jpeg_would_be_is_kept_as_it_came_with_no_variant(settings, fixed_model):
+    """The rule every upload is held to (an output is never larger than its input) holds for a HEIC coded at a
+    low quality: the key keeps the HEIC, and the record says why."""
+    out = io.BytesIO()
+    pillow_heif.from_pillow(photo_like(256, 192)).save(out, format="HEIF", quality=30)
+    data = out.getvalue()
+    kept, result = optimize(data, replace(settings, formats=("jpeg", "avif", "webp")), fixed_model)
+    assert (result.outcome, result.reason, result.format) == (ORIGINAL_KEPT, "not-smaller", "HEIF")
+    assert kept == data
+    assert result.variants == ()
