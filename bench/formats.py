@@ -43,7 +43,7 @@ from training.label import pictures
 RESULTS = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = 60
 ALL = ("jpeg", "avif", "webp")
-ROW_FIELDS = ("name", "upload", "target", "format", "written", "quality", "bytes", "jpeg_bytes", "score",
+ROW_FIELDS = ("name", "upload", "target", "key_holds", "format", "written", "quality", "bytes", "output_bytes", "score",
               "reference_score", "jpeg_seconds", "seconds")
 
 
@@ -65,14 +65,16 @@ def timed(function, *args):
 
 
 def measure(path: Path) -> list[dict[str, object]]:
-    """One picture at every preset: the JPEG alone, then with both variants."""
+    """One picture at every preset: the JPEG alone, then with both variants; a row per variant format where the key
+    holds the JPEG (optimized) or the upload kept as not smaller than any JPEG reaching the target (`key_holds`)."""
     model, data, rows = model_module.load(), path.read_bytes(), []
     original: tuple[Image.Image, str] | None = None
     for target in PRESETS:
         settings = Settings(target=target)
         plain, jpeg_seconds = timed(optimize, data, settings, model)
         decision, seconds = timed(optimize, data, replace(settings, formats=ALL), model)
-        if decision.result.outcome != "optimized":
+        key_holds = KEY_HOLDS.get(decision.result.reason if decision.result.outcome != "optimized" else "optimized")
+        if key_holds is None:
             continue
         if original is None:
             original = _original(data)  # once a picture, and only for one the function optimized
@@ -80,15 +82,18 @@ def measure(path: Path) -> list[dict[str, object]]:
         made = {v.variant.format: v for v in decision.variants}
         for name in variants.CODECS:
             found = made.get(name)
-            rows.append({"name": path.name, "upload": upload, "target": target, "format": name,
+            rows.append({"name": path.name, "upload": upload, "target": target, "key_holds": key_holds, "format": name,
                          "written": bool(found),
                          "quality": found.variant.quality if found else "", "bytes": len(found.data) if found else "",
-                         "jpeg_bytes": len(decision.data), "score": found.variant.score if found else "",
+                         "output_bytes": len(decision.data), "score": found.variant.score if found else "",
                          "reference_score": round(reference_score(shown, found.data), 3) if found else "",
                          "jpeg_seconds": round(jpeg_seconds, 3), "seconds": round(seconds, 3)})
         assert plain.data == decision.data, f"{path}: FORMATS changed the JPEG"
     return rows
 
+
+KEY_HOLDS = {"optimized": "JPEG", "not-smaller": "upload"}
+"""What the key holds, by the outcome (or a kept upload's reason) of the pictures that may get variants."""
 
 JPEG_CODED = {"JPEG", "MPO"}
 """Pillow's names of uploads coded as JPEG (an MPO is JPEG pictures one after another)."""
@@ -106,16 +111,18 @@ def _original(data: bytes) -> tuple[Image.Image, str]:
 
 
 def _bytes(group: list[dict[str, object]]) -> tuple[list[dict[str, object]], list[float], float]:
-    """The rows with a variant written, their bytes over the JPEG's, and all bytes (the JPEG where none was
-    written) over all the JPEGs'."""
+    """The rows with a variant written, their bytes over the output's, and all bytes (the output where none was
+    written) over all the outputs'."""
     written = [r for r in group if r["written"]]
-    total = sum(int(r["bytes"]) if r["written"] else int(r["jpeg_bytes"]) for r in group)
-    return written, [int(r["bytes"]) / int(r["jpeg_bytes"]) for r in written], total / sum(
-        int(r["jpeg_bytes"]) for r in group)
+    total = sum(int(r["bytes"]) if r["written"] else int(r["output_bytes"]) for r in group)
+    return written, [int(r["bytes"]) / int(r["output_bytes"]) for r in written], total / sum(
+        int(r["output_bytes"]) for r in group)
 
 
-def summary(rows: list[dict[str, object]]) -> list[str]:
-    lines = ["| target | format | written | bytes vs JPEG where written (median) | all bytes vs JPEG output "
+def summary(rows: list[dict[str, object]], output: str) -> list[str]:
+    """Per preset and format: variants written, their bytes against `output` (what the key holds), pass rate by the
+    reference, median times."""
+    lines = [f"| target | format | written | bytes vs {output} where written (median) | all bytes vs {output} "
              "| pass rate (reference) | worst (reference) | median s, JPEG alone | median s, with variants |",
              "|---|---|---|---|---|---|---|---|---|"]
     for target in PRESETS:
@@ -188,6 +195,7 @@ def held_out(args) -> None:
     with Pool(args.jobs) as pool:
         rows = [row for found in pool.imap_unordered(measure, [args.corpus / n for n in names]) for row in found]
     rows.sort(key=lambda r: (r["name"], r["target"], r["format"]))
+    by_key = {held: [r for r in rows if r["key_holds"] == held] for held in KEY_HOLDS.values()}
     with (RESULTS / "formats-rows.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, ROW_FIELDS)
         writer.writeheader()
@@ -196,17 +204,23 @@ def held_out(args) -> None:
         "# AVIF and WebP variants beside the JPEG",
         "",
         f"Command: `python -m bench.formats{f' --limit {args.limit}' if args.limit else ''}` ({len(names)} held-out "
-        "pictures; a row per picture the function optimized at each preset, in formats-rows.csv). Encoders: "
+        "pictures; a row per picture and format at each preset where the function optimized the picture or kept it "
+        "as not smaller, in formats-rows.csv). Encoders: "
         + ", ".join(f"{c.name} {dict(c.options)}" + "".join(f", over {p / 1e6:g} MP {dict(o)}" for p, o in c.large)
                     for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
         "at most 0.70x the JPEG output's bytes at 80; WebP written only where smaller; 100% pass by the reference.",
         "",
-        *summary(rows),
+        *summary(by_key["JPEG"], "JPEG output"),
         "",
         "By upload: a JPEG (or MPO), or anything else (PNG, TIFF, ...). A JPEG upload's output re-codes blocks "
         "already quantized on the same 8x8 grid, which a variant has to reproduce, artefacts and all:",
         "",
-        *by_upload(rows),
+        *by_upload(by_key["JPEG"]),
+        "",
+        "Uploads kept as they came because no JPEG reaching the target was smaller (`not-smaller`: the key holds the "
+        "upload, and a variant is written where smaller than it):",
+        "",
+        *(summary(by_key["upload"], "upload") if by_key["upload"] else ["None at any preset."]),
         "",
         *twelve_mp(),
         "",
@@ -263,7 +277,8 @@ def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
     reference, rows = Reference(np.asarray(pixels.convert("RGB"))), []
     for target in _state.get("targets") or [80]:
         decision = optimize(data, Settings(target=target), model_module.load())
-        if decision.result.outcome != "optimized":
+        key_holds = KEY_HOLDS.get(decision.result.reason if decision.result.outcome != "optimized" else "optimized")
+        if key_holds is None:
             continue
         for label, codec in _chosen(TUNE_SETTINGS):
             if codec.options.get("speed", 6) < 6 and pixels.width * pixels.height > variants.LARGE_PIXELS:
@@ -398,7 +413,8 @@ def against_oracle(_args) -> None:
         oracle = {(posixpath.basename(r["name"]), r["target"]): int(r["bytes_out"])
                   for r in csv.DictReader(file) if r["method"] == "oracle"}
     with (RESULTS / "formats-rows.csv").open() as file:
-        rows = [r for r in csv.DictReader(file) if r["format"] == "avif" and r["written"] == "True"]
+        rows = [r for r in csv.DictReader(file)
+                if r["format"] == "avif" and r["written"] == "True" and r["key_holds"] == "JPEG"]
     lines = ["| target | pictures | AVIF vs JPEG output (median) | AVIF vs oracle JPEG (median) "
              "| JPEG output vs oracle JPEG (median) | JPEG output vs oracle JPEG (all bytes) |",
              "|---|---|---|---|---|---|"]
@@ -407,7 +423,7 @@ def against_oracle(_args) -> None:
         if not group:
             continue
         of_oracle = [oracle[r["name"], r["target"]] for r in group]
-        avif, jpeg = [int(r["bytes"]) for r in group], [int(r["jpeg_bytes"]) for r in group]
+        avif, jpeg = [int(r["bytes"]) for r in group], [int(r["output_bytes"]) for r in group]
         lines.append(f"| {target} | {len(group)} | {_median_ratio(avif, jpeg):.3f}x "
                      f"| {_median_ratio(avif, of_oracle):.3f}x | {_median_ratio(jpeg, of_oracle):.3f}x "
                      f"| {sum(jpeg) / sum(of_oracle):.3f}x |")

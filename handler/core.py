@@ -16,7 +16,7 @@ from handler import log
 from handler.errors import KeepOriginal, Rejected
 from handler.image import decode, encode, failure, intake
 from handler.image.jpeg import mark, with_mark
-from handler.image.metadata import carried
+from handler.image.metadata import Metadata, carried
 from handler.quality import search, variants
 from handler.quality.features import features
 from handler.quality.model import Model
@@ -168,12 +168,21 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
     leaner = encode.leaner(candidate.data, candidate.tables)
     output = with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
-        return kept("not-smaller", f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}",
-                    **chosen)
+        detail = f"quality {candidate.quality} gave {len(output)} bytes, not fewer than {len(data)}"
+        return with_variants(kept("not-smaller", detail, **chosen), pixels, metadata, candidate.quality, settings)
     reason = "predicted" if candidate.score is None else "verified-on-sample" if candidate.sampled else "verified"
     detail = f"quality {candidate.quality}, {len(data)} -> {len(output)} bytes" + (f"; {notes}" if notes else "")
-    beside, skipped = variants.made(pixels, metadata, candidate.quality, len(output), settings.target,
+    optimized = Decision(output, Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG,
+                                        **chosen, **described))
+    return with_variants(optimized, pixels, metadata, candidate.quality, settings)
+
+
+def with_variants(decision: Decision, pixels: Image.Image, metadata: Metadata, jpeg_quality: int,
+                  settings: Settings) -> Decision:
+    """The decision with the variants FORMATS asks for that are smaller than what it publishes at the key: the JPEG,
+    or the upload itself where no JPEG reaching the target was smaller (a HEIC coded at a low quality, whose key
+    browsers other than Safari cannot show, gets an AVIF or WebP they can). Searched from the JPEG's quality."""
+    beside, skipped = variants.made(pixels, metadata, jpeg_quality, len(decision.data), settings.target,
                                     settings.formats)
-    return Decision(output, Result(OPTIMIZED, reason, detail, bytes_out=len(output), content_type=JPEG, **chosen,
-                                   **described, variants=tuple(v.variant for v in beside), variants_skipped=skipped),
-                    beside)
+    result = replace(decision.result, variants=tuple(v.variant for v in beside), variants_skipped=skipped)
+    return replace(decision, result=result, variants=beside)

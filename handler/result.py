@@ -38,9 +38,10 @@ class Variant:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A variant FORMATS asks for that was not written beside an optimized output, and why: `not-smaller` (it reached
-    the target in `bytes`, no fewer than the JPEG's), `target-unreachable` (no quality shown to reach it) or
-    `too-small` (under search.MIN_SIDE a side, which SSIMULACRA2 cannot score as it is)."""
+    """A variant FORMATS asks for that was not written beside the output, and why: `not-smaller` (it reached the
+    target in `bytes`, no fewer than the output's: the JPEG, or the upload kept as it came), `target-unreachable`
+    (no quality shown to reach it) or `too-small` (under search.MIN_SIDE a side, which SSIMULACRA2 cannot score as
+    it is)."""
 
     format: str
     reason: str
@@ -74,10 +75,10 @@ class Result:
     content_type: str | None = None
     content_disposition: str | None = None
     variants: tuple[Variant, ...] = ()
-    """The variants written beside the output, smallest first (none unless FORMATS asks, the output is optimized
-    and a variant reaching the target is smaller than it)."""
+    """The variants written beside the output, smallest first (none unless FORMATS asks, the output is optimized or
+    kept as not smaller than the upload, and a variant reaching the target is smaller than it)."""
     variants_skipped: tuple[Skipped, ...] = ()
-    """The variants FORMATS asks for that an optimized output did not get, each with its reason."""
+    """The variants FORMATS asks for that the output did not get, each with its reason."""
 
     @property
     def saving(self) -> float:
@@ -87,10 +88,16 @@ class Result:
         return asdict(self)
 
     def of_variant(self, output: Output) -> Result:
-        """The record of a variant beside this output, for its own tags and headers: its quality, score, size and
-        type; no JPEG tables or subsampling; the list of variants left to the JPEG's record."""
-        return replace(self, quality=output.variant.quality, score=output.variant.score, bytes_out=len(output.data),
-                       tables=None, subsampling=None, content_type=output.content_type, variants=(),
+        """The record of a variant beside this output, for its own tags and headers: optimized and verified on the
+        whole image (whether the output is a JPEG or the upload kept), its quality, score, size and type; no JPEG
+        tables or subsampling, no Content-Disposition of the upload's; the list of variants left to the output's
+        record."""
+        variant = output.variant
+        detail = (f"{variant.format} quality {variant.quality} scores {variant.score}, "
+                  f"{self.bytes_in} -> {variant.bytes} bytes")
+        return replace(self, outcome=OPTIMIZED, reason="verified", detail=detail, quality=variant.quality,
+                       score=variant.score, bytes_out=len(output.data), tables=None, subsampling=None,
+                       content_type=output.content_type, content_disposition=None, variants=(),
                        variants_skipped=())
 
     def tags(self) -> dict[str, str]:

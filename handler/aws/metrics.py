@@ -29,9 +29,9 @@ def handled(record: Mapping[str, object], seconds: float) -> None:
     for name, value, unit in _values(record, seconds):
         metrics.add_metric(name, unit, value)
     metrics.flush_metrics()
-    if isinstance(jpeg_bytes := record.get("bytes_out"), int) and jpeg_bytes > 0:
+    if isinstance(output_bytes := record.get("bytes_out"), int) and output_bytes > 0:
         for variant in _variants(record):
-            _variant(variant, jpeg_bytes)
+            _variant(variant, output_bytes)
 
 
 WRITTEN, SKIPPED, VERIFIED = "written", "skipped", "verified"
@@ -46,17 +46,18 @@ def _variants(record: Mapping[str, object]) -> list[dict[str, object]]:
     return written + skipped
 
 
-def _variant(variant: Mapping[str, object], jpeg_bytes: int) -> None:
+def _variant(variant: Mapping[str, object], output_bytes: int) -> None:
     """One variant's metrics: Variants (count), and where its bytes are known VariantBytesRatio (its bytes over the
-    JPEG output's) and, written, VariantBytesSaved (the JPEG's bytes less its own)."""
+    output's: the JPEG, or the upload kept as not smaller) and, written, VariantBytesSaved (the output's bytes less
+    its own)."""
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     for name in ("format", "outcome", "reason"):
         metrics.add_dimension(name, str(variant[name]))
     metrics.add_metric("Variants", MetricUnit.Count, 1)
     if isinstance(size := variant["bytes"], int):
-        metrics.add_metric("VariantBytesRatio", MetricUnit.NoUnit, size / jpeg_bytes)
+        metrics.add_metric("VariantBytesRatio", MetricUnit.NoUnit, size / output_bytes)
         if variant["outcome"] == WRITTEN:
-            metrics.add_metric("VariantBytesSaved", MetricUnit.Bytes, jpeg_bytes - size)
+            metrics.add_metric("VariantBytesSaved", MetricUnit.Bytes, output_bytes - size)
     metrics.flush_metrics()
 
 

@@ -53,6 +53,26 @@ def test_variants_are_written_beside_the_output_typed_tagged_and_listed(with_var
         assert (own["quality"], own["bytes_out"], own["tables"]) == (str(variant["quality"]), str(len(body)), "")
 
 
+def test_a_heic_kept_as_it_came_gets_an_avif_beside_it_that_browsers_can_show(with_variants, buckets):
+    """A HEIC no JPEG beats stays at its key (never a larger output); Chrome and Firefox, which do not show HEIC,
+    get KEY.avif, verified and smaller, recorded as optimized while the HEIC's record says not-smaller."""
+    pytest.importorskip("pillow_heif")
+    from tests.unit.test_heif import low_quality_heic
+
+    source, output = buckets
+    s3 = boto3.client("s3")
+    key, data = "phone/IMG_0001.HEIC", low_quality_heic()
+    record = s3_event.handle(with_variants, put_event(upload(source, key, data)))["results"][0]
+    assert (record["outcome"], record["reason"]) == ("original-kept", "not-smaller"), record
+    assert s3.get_object(Bucket=output, Key=key)["Body"].read() == data
+    [avif] = [v for v in record["variants"] if v["format"] == "avif"]
+    assert tags(output, key)["variants"].startswith("avif:")
+    got = s3.get_object(Bucket=output, Key=key + ".avif")
+    assert got["ContentType"] == "image/avif" and len(got["Body"].read()) == avif["bytes"] < len(data)
+    own = tags(output, key + ".avif")
+    assert (own["outcome"], own["reason"], own["quality"]) == ("optimized", "verified", str(avif["quality"]))
+
+
 def test_a_stale_variant_is_removed_when_the_new_upload_gets_none(with_variants, buckets):
     source, output = buckets
     s3 = boto3.client("s3")

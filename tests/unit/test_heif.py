@@ -32,17 +32,19 @@ def heic(image: Image.Image, orientation: int = 1, icc: bytes | None = None) -> 
 
 
 def srgb() -> bytes:
+    """An sRGB profile; littleCMS stamps it with the time it is made, so one test compares a profile with itself."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def test_a_heic_photo_is_optimized_upright_with_its_icc_profile_and_exif(settings, fixed_model):
     stored = photo_like(96, 64)
-    data = heic(stored, ROTATED, srgb())
+    icc = srgb()
+    data = heic(stored, ROTATED, icc)
     out, result = optimize(data, settings, fixed_model)
     assert (result.outcome, result.format) == (OPTIMIZED, "HEIF")
     output = Image.open(io.BytesIO(out))
     assert output.format == "JPEG"
-    assert output.info["icc_profile"] == srgb()
+    assert output.info["icc_profile"] == icc
     exif = output.getexif()
     assert exif[0x010F] == "TestCam"
     # the HEIF's orientation is applied to the pixels on decoding, so the JPEG says 1 (or nothing): shown as
@@ -82,13 +84,31 @@ def test_a_heif_of_several_pictures_is_optimized_as_its_primary_one_and_says_the
     assert "the HEIF's 1 other picture (beside its primary image) left out" in result.detail
 
 
-def test_a_heic_smaller_than_its_jpeg_would_be_is_kept_as_it_came_with_no_variant(settings, fixed_model):
-    """The rule every upload is held to (an output is never larger than its input) holds for a HEIC coded at a
-    low quality: the key keeps the HEIC, and the record says why."""
+
+def low_quality_heic() -> bytes:
+    """A HEIC coded at a low quality (half pillow-heif's scale): no JPEG reaching target 80 is smaller, an AVIF is."""
     out = io.BytesIO()
-    pillow_heif.from_pillow(photo_like(256, 192)).save(out, format="HEIF", quality=30)
-    data = out.getvalue()
-    kept, result = optimize(data, replace(settings, formats=("jpeg", "avif", "webp")), fixed_model)
-    assert (result.outcome, result.reason, result.format) == (ORIGINAL_KEPT, "not-smaller", "HEIF")
-    assert kept == data
-    assert result.variants == ()
+    pillow_heif.from_pillow(photo_like(384, 256)).save(out, format="HEIF", quality=50)
+    return out.getvalue()
+
+
+def test_a_heic_smaller_than_its_jpeg_would_be_is_kept_with_a_smaller_avif_beside_it(settings, fixed_model):
+    """The rule every upload is held to (an output is never larger than its input) keeps such a HEIC at its key,
+    which most browsers cannot show; FORMATS gives them a verified variant smaller than the HEIC instead."""
+    data = low_quality_heic()
+    decision = optimize(data, replace(settings, formats=("jpeg", "avif")), fixed_model)
+    assert (decision.result.outcome, decision.result.reason, decision.result.format) == (
+        ORIGINAL_KEPT, "not-smaller", "HEIF")
+    assert decision.data == data
+    [avif] = decision.variants
+    assert decision.result.variants == (avif.variant,)
+    assert avif.variant.score >= settings.target and len(avif.data) == avif.variant.bytes < len(data)
+    assert Image.open(io.BytesIO(avif.data)).format == "AVIF"
+    record = decision.result.of_variant(avif)  # what its tags and log line say: not the HEIC's outcome
+    assert (record.outcome, record.reason, record.content_type) == (OPTIMIZED, "verified", "image/avif")
+
+
+def test_with_formats_jpeg_a_heic_kept_as_it_came_gets_no_variant(settings, fixed_model):
+    decision = optimize(low_quality_heic(), settings, fixed_model)
+    assert (decision.result.outcome, decision.result.reason) == (ORIGINAL_KEPT, "not-smaller")
+    assert decision.variants == () and decision.result.variants_skipped == ()
