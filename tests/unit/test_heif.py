@@ -3,6 +3,7 @@ optimized into a JPEG like any photo; refused as unsupported-format only where p
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from handler.core import optimize
 from handler.image import intake
 from handler.result import OPTIMIZED, ORIGINAL_KEPT, REJECTED
 from tests.conftest import photo_like
+from tests.unit.test_variants import CHROME, api_event
 
 pillow_heif = pytest.importorskip("pillow_heif")
 
@@ -112,3 +114,17 @@ def test_with_formats_jpeg_a_heic_kept_as_it_came_gets_no_variant(settings, fixe
     decision = optimize(low_quality_heic(), settings, fixed_model)
     assert (decision.result.outcome, decision.result.reason) == (ORIGINAL_KEPT, "not-smaller")
     assert decision.variants == () and decision.result.variants_skipped == ()
+
+
+@pytest.mark.parametrize(("accept", "expected"), [(CHROME, "image/avif"), ("*/*", "image/heif")])
+def test_post_optimize_answers_a_kept_heic_with_its_avif_where_the_browser_names_avif(fixed_model, accept, expected):
+    from handler.aws import api, wiring
+    from handler.settings import Locations, Settings
+
+    app = wiring.App(Settings(formats=("jpeg", "avif")), Locations(), fixed_model, storage=None)
+    data = low_quality_heic()
+    answer = api.handle(app, api_event(data, accept))
+    assert answer["statusCode"] == 200, answer["body"]
+    assert answer["headers"]["Content-Type"] == expected and answer["headers"]["Vary"] == "Accept"
+    body = base64.b64decode(answer["body"])
+    assert (body == data) == (expected == "image/heif") and len(body) <= len(data)
