@@ -66,7 +66,8 @@ def timed(function, *args):
 
 def measure(path: Path) -> list[dict[str, object]]:
     """One picture at every preset: the JPEG alone, then with both variants; a row per variant format where the key
-    holds the JPEG (optimized) or the upload kept as not smaller than any JPEG reaching the target (`key_holds`)."""
+    holds the JPEG (optimized) or the upload, kept because no JPEG reaching the target was smaller or none reached it
+    (`key_holds`)."""
     model, data, rows = model_module.load(), path.read_bytes(), []
     original: tuple[Image.Image, str] | None = None
     for target in PRESETS:
@@ -92,7 +93,7 @@ def measure(path: Path) -> list[dict[str, object]]:
     return rows
 
 
-KEY_HOLDS = {"optimized": "JPEG", "not-smaller": "upload"}
+KEY_HOLDS = {"optimized": "JPEG", "not-smaller": "upload", "target-unreachable": "upload"}
 """What the key holds, by the outcome (or a kept upload's reason) of the pictures that may get variants."""
 
 JPEG_CODED = {"JPEG", "MPO"}
@@ -205,7 +206,7 @@ def held_out(args) -> None:
         "",
         f"Command: `python -m bench.formats{f' --limit {args.limit}' if args.limit else ''}` ({len(names)} held-out "
         "pictures; a row per picture and format at each preset where the function optimized the picture or kept it "
-        "as not smaller, in formats-rows.csv). Encoders: "
+        "as not-smaller or target-unreachable, in formats-rows.csv). Encoders: "
         + ", ".join(f"{c.name} {dict(c.options)}" + "".join(f", over {p / 1e6:g} MP {dict(o)}" for p, o in c.large)
                     for c in variants.CODECS.values()) + ". Goals (issue 26): AVIF "
         "at most 0.70x the JPEG output's bytes at 80; WebP written only where smaller; 100% pass by the reference.",
@@ -217,8 +218,8 @@ def held_out(args) -> None:
         "",
         *by_upload(by_key["JPEG"]),
         "",
-        "Uploads kept as they came because no JPEG reaching the target was smaller (`not-smaller`: the key holds the "
-        "upload, and a variant is written where smaller than it):",
+        "Uploads kept as they came because no JPEG reaching the target was smaller (`not-smaller`) or none reached "
+        "it (`target-unreachable`): the key holds the upload, and a variant is written where smaller than it:",
         "",
         *(summary(by_key["upload"], "upload") if by_key["upload"] else ["None at any preset."]),
         "",

@@ -164,7 +164,8 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
     }
     if candidate.score is not None and candidate.score < settings.target:
         detail = f"quality {candidate.quality}, the highest allowed, scores {candidate.score:.1f} < {settings.target}"
-        return kept("target-unreachable", detail, **chosen)
+        return with_variants(kept("target-unreachable", detail, **chosen), pixels, metadata, candidate.quality,
+                             settings)
     leaner = encode.leaner(candidate.data, candidate.tables)
     output = with_mark(leaner, mark(settings.target, candidate.quality))
     if len(output) >= len(data):
@@ -180,8 +181,9 @@ def _recompress(data: bytes, image: Image.Image, info: intake.Probe, settings: S
 def with_variants(decision: Decision, pixels: Image.Image, metadata: Metadata, jpeg_quality: int,
                   settings: Settings) -> Decision:
     """The decision with the variants FORMATS asks for that are smaller than what it publishes at the key: the JPEG,
-    or the upload itself where no JPEG reaching the target was smaller (a HEIC coded at a low quality, whose key
-    browsers other than Safari cannot show, gets an AVIF or WebP they can). Searched from the JPEG's quality."""
+    or the upload itself where no JPEG reaching the target was smaller or none reached it (a HEIC coded at a low
+    quality, whose key browsers other than Safari cannot show, gets an AVIF or WebP they can). Searched from the
+    JPEG's quality."""
     beside, skipped = variants.made(pixels, metadata, jpeg_quality, len(decision.data), settings.target,
                                     settings.formats)
     result = replace(decision.result, variants=tuple(v.variant for v in beside), variants_skipped=skipped)

@@ -76,7 +76,7 @@ class Result:
     content_disposition: str | None = None
     variants: tuple[Variant, ...] = ()
     """The variants written beside the output, smallest first (none unless FORMATS asks, the output is optimized or
-    kept as not smaller than the upload, and a variant reaching the target is smaller than it)."""
+    the upload kept as `not-smaller` or `target-unreachable`, and a variant reaching the target is smaller than it)."""
     variants_skipped: tuple[Skipped, ...] = ()
     """The variants FORMATS asks for that the output did not get, each with its reason."""
 

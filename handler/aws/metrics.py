@@ -48,7 +48,7 @@ def _variants(record: Mapping[str, object]) -> list[dict[str, object]]:
 
 def _variant(variant: Mapping[str, object], output_bytes: int) -> None:
     """One variant's metrics: Variants (count), and where its bytes are known VariantBytesRatio (its bytes over the
-    output's: the JPEG, or the upload kept as not smaller) and, written, VariantBytesSaved (the output's bytes less
+    output's: the JPEG, or the upload kept) and, written, VariantBytesSaved (the output's bytes less
     its own)."""
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     for name in ("format", "outcome", "reason"):

@@ -76,6 +76,18 @@ def test_each_format_asked_for_is_written_or_skipped_with_its_reason(settings, f
         assert skipped.bytes is None or skipped.bytes >= len(decision.data)
 
 
+def test_an_upload_no_jpeg_reaches_the_target_for_is_kept_with_a_variant_that_does(settings, fixed_model):
+    """MAX_QUALITY caps the JPEG, not AVIF's scale: where no JPEG up to it reaches the target, the upload stays at
+    the key and an AVIF verified at the target, smaller than the upload, is written beside it."""
+    data = encoded(smooth(320, 240, 4), "PNG")
+    capped = replace(settings, target=90, min_quality=30, max_quality=50, formats=("jpeg", "avif"))
+    decision = optimize(data, capped, fixed_model)
+    assert (decision.result.outcome, decision.result.reason) == ("original-kept", "target-unreachable")
+    assert decision.data == data
+    (output,) = decision.variants
+    assert len(output.data) < len(data) and score(decoded(data), output.data) >= 90
+
+
 def test_the_jpeg_alone_is_the_default_and_is_the_same_bytes_with_variants(settings, fixed_model):
     data = encoded(smooth(320, 240, 5), quality=97)
     alone = optimize(data, settings, fixed_model)
