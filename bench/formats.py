@@ -74,11 +74,12 @@ def measure(path: Path) -> list[dict[str, object]]:
         settings = Settings(target=target)
         plain, jpeg_seconds = timed(optimize, data, settings, model)
         decision, seconds = timed(optimize, data, replace(settings, formats=ALL), model)
-        key_holds = KEY_HOLDS.get(decision.result.reason if decision.result.outcome != "optimized" else "optimized")
-        if key_holds is None:
-            continue
+        result = decision.result
+        if not (result.variants or result.variants_skipped):
+            continue  # none searched: kept as it came before its pixels were verified (transparent, ...)
+        key_holds = "JPEG" if result.outcome == "optimized" else "upload"
         if original is None:
-            original = _original(data)  # once a picture, and only for one the function optimized
+            original = _original(data)  # once a picture, and only for one that got variants searched
         shown, upload = original
         made = {v.variant.format: v for v in decision.variants}
         for name in variants.CODECS:
@@ -92,9 +93,6 @@ def measure(path: Path) -> list[dict[str, object]]:
         assert plain.data == decision.data, f"{path}: FORMATS changed the JPEG"
     return rows
 
-
-KEY_HOLDS = {"optimized": "JPEG", "not-smaller": "upload", "target-unreachable": "upload"}
-"""What the key holds, by the outcome (or a kept upload's reason) of the pictures that may get variants."""
 
 JPEG_CODED = {"JPEG", "MPO"}
 """Pillow's names of uploads coded as JPEG (an MPO is JPEG pictures one after another)."""
@@ -196,7 +194,7 @@ def held_out(args) -> None:
     with Pool(args.jobs) as pool:
         rows = [row for found in pool.imap_unordered(measure, [args.corpus / n for n in names]) for row in found]
     rows.sort(key=lambda r: (r["name"], r["target"], r["format"]))
-    by_key = {held: [r for r in rows if r["key_holds"] == held] for held in KEY_HOLDS.values()}
+    by_key = {held: [r for r in rows if r["key_holds"] == held] for held in ("JPEG", "upload")}
     with (RESULTS / "formats-rows.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, ROW_FIELDS)
         writer.writeheader()
@@ -278,8 +276,7 @@ def tune_one(job: tuple[Path, Path]) -> list[dict[str, object]]:
     reference, rows = Reference(np.asarray(pixels.convert("RGB"))), []
     for target in _state.get("targets") or [80]:
         decision = optimize(data, Settings(target=target), model_module.load())
-        key_holds = KEY_HOLDS.get(decision.result.reason if decision.result.outcome != "optimized" else "optimized")
-        if key_holds is None:
+        if decision.result.outcome != "optimized":
             continue
         for label, codec in _chosen(TUNE_SETTINGS):
             if codec.options.get("speed", 6) < 6 and pixels.width * pixels.height > variants.LARGE_PIXELS:
