@@ -241,6 +241,7 @@ TUNE_SETTINGS = {
     "avif speed 9 4:4:4": _avif(9, "4:4:4"),
     "avif speed 6 4:4:4 tune=ssim": _avif(6, "4:4:4", tune="ssim"),
     "avif speed 6 4:4:4 tune=ssimulacra2": _avif(6, "4:4:4", tune="ssimulacra2"),
+    "avif speed 6 4:4:4 tune-content=screen": _avif(6, "4:4:4", **{"tune-content": "screen"}),
     "avif speed 6 4:4:4 sharpness=1": _avif(6, "4:4:4", sharpness="1"),
     "avif speed 6 4:4:4 sharpness=2": _avif(6, "4:4:4", sharpness="2"),
     "avif speed 6 4:4:4 deltaq-mode=0": _avif(6, "4:4:4", **{"deltaq-mode": "0"}),
