@@ -1,4 +1,5 @@
-"""AV1 encoders at equal SSIMULACRA2 (train split, issue 26): `python -m bench.av1_encoders`, in .venv-enc.
+"""AV1 encoders at equal SSIMULACRA2 (train split, issue 26): `python -m bench.av1_encoders`, in .venv-enc
+(`make .venv-enc/.installed` makes it).
 
 Whether an AV1 encoder other than the one Pillow bundles, or a higher bit depth, would bring the AVIF variant nearer
 the 0.70x of the JPEG output that issue 26 asks. For each picture of the train draw that the function optimizes at
