@@ -69,13 +69,13 @@ class Codec:
 
 
 LARGE_PIXELS = 2_000_000
-"""Above this, AVIF and WebP are encoded at a faster `large` step: at speed 6 libaom took about 1.8 s a megapixel on
-one core (bench/results/train/formats-tuning.md), over 20 s per encode of a 12 MP photo, and a variant takes up to
-CHECKS."""
+"""Above this, AVIF and WebP are encoded at a faster `large` step: at speed 6 one libaom encode of a 12 MP photo
+takes well over ten seconds on one core (encode time per megapixel: bench/results/train/formats-tuning.md), and a
+variant takes up to CHECKS of them."""
 
 HUGE_PIXELS = 6_000_000
-"""Above this, AVIF at speed 8 rather than 7: about 0.3-0.5 s a megapixel at 7 (5.7 s for one encode of a 12 MP
-photo), 0.1-0.2 at 8 (1.1 s)."""
+"""Above this, AVIF at speed 8 rather than 7, for the same reason: a 12 MP photo's variants with speed 7 would take
+a large part of the function's timeout."""
 
 CODECS: dict[str, Codec] = {
     "avif": Codec("avif", "AVIF", "image/avif", {"speed": 6, "subsampling": "4:4:4", "max_threads": 1,
@@ -85,23 +85,21 @@ CODECS: dict[str, Codec] = {
     "webp": Codec("webp", "WEBP", "image/webp", {"method": 6}, offsets={70: 5.0, 80: 4.0, 85: 9.0, 90: 9.0},
                   large=((LARGE_PIXELS, {"method": 4}),)),
 }
-"""Encoder settings chosen on the train split at target 80 (bench/results/train/formats-tuning.md): AVIF by libaom
-at speed 6 in 4:4:4 (0.754x the JPEG output's bytes, median; 4:2:0 0.781x; tune=ssim and sharpness did worse,
-tune=ssimulacra2 no better); over LARGE_PIXELS speed 7, over HUGE_PIXELS speed 8 (on the two train pictures over 2
-MP, at their exact lowest passing qualities: speed 6 0.616x and 0.745x, 7 0.672x and 0.763x, 8 0.691x and 0.775x, 9
-0.696x and 0.790x; speed 9 had been used over 2 MP); one thread, as a function of 1769 MB has one vCPU. WebP at
-method 6 (0.934x; method 4 0.971x at half the time), method 4 over LARGE_PIXELS.
-Pillow's autotiling (on by default) is off: tiles only serve threads, and the function's variant came to 0.759x
-rather than 0.763x without them (12 train pictures, python -m bench.avif_gap --fn-only --option autotiling=0).
-The offsets are the median differences between the variant's and the JPEG's lowest passing qualities at each preset
-(12 train pictures, bench/results/train/formats-tuning-targets.md): AVIF's is -14 to -16 at 70 and 80 but -8 at 85
-and -1 at 90, so 80's offset everywhere started the walk 8.5 steps off on average and one line across the presets
-4.9, against 2.2-5.9 per preset. WebP's quality barely follows the JPEG's (slopes 0.1-0.7), and its starts are 5-7.5
-steps off whichever way; its offsets are per preset too, for one rule.
-AVIF's score rises about 0.5 a quality step near 80, so its whole-image checks keep a pass only within 0.5 of the
-target and re-aim at the target itself once the sample's error is known: with JPEG's 2.0 and 1.0 the function
-stopped 1-4 steps high, 0.790x against an exact search's 0.767x at the same settings on 12 train pictures; with
-these, 0.767x, in 2.0 whole-image encodes a picture against 1.4 (python -m bench.avif_gap)."""
+"""Encoder settings, each the smallest at the target on the train split that keeps a 12 MP photo's variants well
+within the timeout (bench/results/train/formats-tuning.md, `python -m bench.formats --tune`; the 12 MP photo:
+bench/results/formats.md). AVIF by libaom at speed 6 in 4:4:4, which is smaller than 4:2:0 at equal score, the
+faster speeds over LARGE_PIXELS and HUGE_PIXELS trading a few percent of bytes for time; libavif already sets
+libaom's `tune=iq`, and no other libaom option tried was smaller (docs/formats.md lists them). One thread, as a
+function of 1769 MB has one vCPU; Pillow's autotiling off, since tiles only serve threads
+(`python -m bench.avif_gap --fn-only --option autotiling=1` shows what they cost). WebP at method 6, smaller than
+method 4 at equal score, method 4 over LARGE_PIXELS.
+The offsets start each variant's search from the JPEG's quality: the median difference between the variant's and
+the JPEG's lowest passing qualities at each preset (bench/results/train/formats-tuning-targets.md). They differ from
+preset to preset (AVIF's quality scale is not JPEG's), so one offset for all would start the walk several steps off.
+AVIF's score rises only about half a point a quality step near the presets, so its whole-image checks keep a pass
+only within `surplus` of the target and re-aim at the target itself once the sample's error is known
+(`refine_margin` 0): JPEG's margins would stop it steps above the lowest passing quality
+(`python -m bench.avif_gap` compares the function with an exact search, bench/results/train/avif-gap.md)."""
 
 CHECKS = 3
 """Whole-image encodes a variant may take to show it reaches the target and to come down to it."""
