@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration on every encode otherwise
@@ -32,9 +31,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import on_train_draw, publish, train_arguments  # noqa: E402
+from bench.formats import timed, upright_original  # noqa: E402
 from handler.core import optimize  # noqa: E402
-from handler.image import decode, intake  # noqa: E402
-from handler.image.metadata import NONE, carried  # noqa: E402
+from handler.image.metadata import NONE  # noqa: E402
 from handler.quality import model as model_module  # noqa: E402
 from handler.quality import search, variants  # noqa: E402
 from handler.quality.metric import Reference  # noqa: E402
@@ -93,22 +92,22 @@ def measure(job: tuple[Path, Path]) -> list[dict[str, object]]:
     decision = optimize(data, Settings(target=TARGET, metadata="strip"), model_module.load())
     if decision.result.outcome != "optimized":
         return []
-    image = intake.open_image(data, 100_000_000)
-    upright = variants.upright(decode.decode(image), carried(image, "keep")[0]).convert("RGB")
+    upright = upright_original(data)[0].convert("RGB")
     rgb = np.ascontiguousarray(np.asarray(upright)[: upright.height & ~1, : upright.width & ~1])
     reference, rows = Reference(rgb), []
     for name, (encode, bounds, offset) in ENCODERS.items():
         spent: list[float] = []
+        sizes: dict[int, int] = {}
 
-        def score(quality: int, encode=encode, spent=spent) -> float:
-            start = time.perf_counter()
-            out = encode(rgb, quality)
-            spent.append(time.perf_counter() - start)
+        def score(quality: int, encode=encode, spent=spent, sizes=sizes) -> float:
+            out, seconds = timed(encode, rgb, quality)
+            spent.append(seconds)
+            sizes[quality] = len(out)
             return reference.score(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")))
 
         quality = variants.lowest(score, bounds.clamp(decision.result.quality + offset), bounds, TARGET)
-        if quality is not None:
-            rows.append({"name": path.name, "encoder": name, "quality": quality, "bytes": len(encode(rgb, quality)),
+        if quality is not None:  # the search scored it, so its size is known
+            rows.append({"name": path.name, "encoder": name, "quality": quality, "bytes": sizes[quality],
                          "jpeg_bytes": len(decision.data), "seconds_per_mp": statistics.median(spent) / rgb.size * 3e6})
     return rows
 

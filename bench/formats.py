@@ -79,7 +79,7 @@ def measure(path: Path) -> list[dict[str, object]]:
             continue  # none searched: kept as it came before its pixels were verified (transparent, ...)
         key_holds = "JPEG" if result.outcome == "optimized" else "upload"
         if original is None:
-            original = _original(data)  # once a picture, and only for one that got variants searched
+            original = upright_original(data)  # once a picture, and only for one that got variants searched
         shown, upload = original
         made = {v.variant.format: v for v in decision.variants}
         for name in variants.CODECS:
@@ -98,7 +98,7 @@ JPEG_CODED = {"JPEG", "MPO"}
 """Pillow's names of uploads coded as JPEG (an MPO is JPEG pictures one after another)."""
 
 
-def _original(data: bytes) -> tuple[Image.Image, str]:
+def upright_original(data: bytes) -> tuple[Image.Image, str]:
     """The original as the variants are scored against it (decoded as the core decodes it, shown upright), and
     what was uploaded: "JPEG" (JPEG_CODED) or "other"."""
     from handler.image import decode, intake
