@@ -152,11 +152,11 @@ class Scored:
         return self.tried[quality]
 
 
-def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, published_bytes: int, target: int,
+def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, output_bytes: int, target: int,
          wanted: tuple[str, ...]) -> tuple[tuple[Output, ...], tuple[Skipped, ...]]:
-    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than what is published at the
-    key (the JPEG, or the upload kept as it came), smallest first, and those that do not, with why. Pictures under
-    search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score them as they are."""
+    """The variants of `wanted` (FORMATS words) that reach `target` with fewer bytes than the output, `output_bytes`
+    (what the key holds: the JPEG, or the upload kept as it came), smallest first, and those that do not, with
+    why. Pictures under search.MIN_SIDE pixels a side get none: SSIMULACRA2 cannot score them as they are."""
     codecs = [CODECS[name] for name in wanted if name in CODECS]
     if not codecs:
         return (), ()
@@ -164,7 +164,7 @@ def made(pixels: Image.Image, metadata: Metadata, jpeg_quality: int, published_b
         return (), tuple(Skipped(codec.name, "too-small") for codec in codecs)
     shown = upright(pixels, metadata)
     found = {codec.name: one(shown, metadata, codec, jpeg_quality, target) for codec in codecs}
-    kept = sorted((v for v in found.values() if v and len(v.data) < published_bytes), key=lambda v: len(v.data))
+    kept = sorted((v for v in found.values() if v and len(v.data) < output_bytes), key=lambda v: len(v.data))
     skipped = tuple(Skipped(name, "target-unreachable") if v is None else Skipped(name, "not-smaller", len(v.data))
                     for name, v in found.items() if v not in kept)
     return tuple(kept), skipped
